@@ -1,0 +1,236 @@
+"""The ``yunrong`` command line. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from yunrong.config import Settings, get_settings
+from yunrong.db import make_engine, make_sessionmaker, unit_of_work
+from yunrong.identity.model import Actor, Context, InvestorKind, OrgType, Role
+from yunrong.kit.clock import SystemClock
+from yunrong.kit.errors import YunrongError
+
+app = typer.Typer(help="Yunrong (云融): SME financing under government supervision.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo world.", no_args_is_help=True)
+users_app = typer.Typer(help="Users.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations (custodian banks and the operator are created here).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(users_app, name="users")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def cli_session(settings: Settings, who: str = "cli") -> Iterator[tuple[object, Context]]:
+    engine = make_engine(settings.database_url)
+    try:
+        factory = make_sessionmaker(engine)
+        ctx = Context(actor=Actor.system(who), clock=SystemClock(), request_id=f"cli:{who}")
+        with unit_of_work(factory) as session:
+            yield session, ctx
+    except YunrongError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in exc.problems)
+        raise fail(f"{exc.detail}{' (' + problems + ')' if problems else ''}", 2) from None
+    finally:
+        engine.dispose()
+
+
+def _run_guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except YunrongError as exc:
+        raise fail(exc.detail, 2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+) -> None:
+    """Serve the web portals and the JSON API."""
+    import uvicorn
+
+    from yunrong.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    out.print(f"Yunrong serving on http://{host}:{port} (API docs at /docs)", highlight=False)
+    uvicorn.run(
+        "yunrong.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Deliver the transactional outbox (e-mails, webhooks) with retries until stopped."""
+    from yunrong.messaging.worker import run_worker
+    from yunrong.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = make_engine(settings.database_url)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(make_sessionmaker(engine), settings=settings, clock=SystemClock(), stop=stop)
+    engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations to the configured database (SQLite or PostgreSQL)."""
+    from yunrong.migrate import upgrade
+
+    settings = get_settings()
+    try:
+        upgrade(settings.database_url, revision)
+    except Exception as exc:
+        raise fail(f"migration failed: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    out.print(f"database at {revision}", highlight=False)
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Create the demo world (idempotent: running it twice creates nothing twice)."""
+    from yunrong.demo.seed import seed_demo
+
+    settings = get_settings()
+    with cli_session(settings, "demo-seed") as (session, ctx):
+        report = seed_demo(session, ctx=ctx, settings=settings)  # type: ignore[arg-type]
+    out.print(
+        f"demo world ready: {report.organisations_created} organisations and "
+        f"{report.users_created} users created",
+        highlight=False,
+    )
+
+
+@demo_app.command("logins")
+def demo_logins(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
+    """The demo logins: role, e-mail, password, organisation."""
+    from yunrong.demo.seed import DEMO_LOGINS
+
+    rows = [login.as_dict() for login in DEMO_LOGINS]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        return
+    table = Table(title="Demo logins (password for all: " + DEMO_LOGINS[0].password + ")")
+    for column in ("role", "email", "organisation"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["role"], row["email"], row["organisation"])
+    out.print(table)
+
+
+@orgs_app.command("create")
+def orgs_create(
+    type: Annotated[OrgType, typer.Option("--type", help="Organisation type.")],
+    name: Annotated[str, typer.Option(help="Legal name.")],
+    investor_kind: Annotated[InvestorKind | None, typer.Option(help="person or institution (investors).")] = None,
+) -> None:
+    """Create an organisation (the operator creates custodian banks, regulators and itself here)."""
+    from yunrong.identity import service
+
+    settings = get_settings()
+    with cli_session(settings) as (session, ctx):
+        org = service.create_organisation(
+            session, ctx=ctx, org_type=type, name=name, investor_kind=investor_kind  # type: ignore[arg-type]
+        )
+        out.print(f"created {org.type} {org.ref} {org.name} ({org.id})", highlight=False)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    organisation: Annotated[str, typer.Option(help="Organisation reference (ORG-…) or id.")],
+    role: Annotated[list[Role], typer.Option(help="Role; repeat for several.")],
+    password: Annotated[str | None, typer.Option(help="Password; asked for when omitted.")] = None,
+) -> None:
+    """Create a user. Roles that need two-factor get a TOTP secret, printed once."""
+    import uuid as _uuid
+
+    from sqlalchemy import select
+
+    from yunrong.identity import service
+    from yunrong.identity.tables import Organisation
+
+    settings = get_settings()
+    secret_word = password or getpass.getpass("Password: ")
+    with cli_session(settings) as (session, ctx):
+        query = select(Organisation).where(Organisation.ref == organisation)
+        org = session.scalars(query).first()  # type: ignore[attr-defined]
+        if org is None:
+            try:
+                org = session.get(Organisation, _uuid.UUID(organisation))  # type: ignore[attr-defined]
+            except ValueError:
+                org = None
+        if org is None:
+            raise fail(f"no organisation {organisation!r}", 2)
+        user, secret = service.create_user(
+            session, ctx=ctx, settings=settings, organisation_id=org.id, email=email, name=name,  # type: ignore[arg-type]
+            password=secret_word, roles=frozenset(role),
+        )
+        out.print(f"created user {user.email} ({user.id}) in {org.name}", highlight=False)
+        if secret:
+            from yunrong.identity.security import totp_uri
+
+            out.print(f"TOTP secret (shown once): {secret}\notpauth URI: {totp_uri(secret, user.email)}")
+
+
+@users_app.command("enrol-totp")
+def users_enrol_totp(email: Annotated[str, typer.Argument(help="The user's e-mail.")]) -> None:
+    """(Re)enrol a user's TOTP two-factor and print the new secret once."""
+    from yunrong.identity import service
+    from yunrong.identity.security import totp_uri
+
+    settings = get_settings()
+    with cli_session(settings) as (session, ctx):
+        secret = service.enrol_totp_by_operator(session, ctx=ctx, settings=settings, email=email)  # type: ignore[arg-type]
+    out.print(f"TOTP secret (shown once): {secret}\notpauth URI: {totp_uri(secret, email)}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every link of the audit chain; exit 1 naming the first broken record."""
+    from yunrong.supervision.service import verify_chain
+
+    settings = get_settings()
+    with cli_session(settings) as (session, _ctx):
+        checked, broken = verify_chain(session)  # type: ignore[arg-type]
+    if broken is not None:
+        raise fail(f"audit chain broken at {broken}")
+    out.print(f"audit chain intact: {checked} records verified", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Settings, read once from the environment (prefix ``YUNRONG_``) and from ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YUNRONG_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'yunrong.db'}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-insecure-change-me-0123456789abcdef"),
+        description="Signs CSRF tokens and derives the key that encrypts TOTP secrets. Set it in production.",
+    )
+    demo: bool = Field(default=False, description="Demo mode: demo users may log in without TOTP.")
+    timezone: str = Field(default="Asia/Shanghai", description="Platform time zone for business dates.")
+    policy_profile: str = Field(default="cn-2016", description="Regulatory policy profile (cn-2016, eu-ecsp).")
+    require_totp: bool = Field(
+        default=True, description="Require TOTP two-factor for regulator, operator and agency users."
+    )
+    session_hours: int = Field(default=8, ge=1, description="Web session lifetime in hours.")
+    token_minutes: int = Field(default=60, ge=1, description="API access-token lifetime in minutes.")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins before an account locks.")
+    login_lock_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    login_ip_limit: int = Field(
+        default=30, ge=1, description="Failed logins allowed per client address per lock window."
+    )
+    log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_json: bool = Field(default=True, description="Write logs as one JSON object per line.")
+    mail_backend: str = Field(default="file", description="'file' writes .eml files; 'smtp' sends them.")
+    mail_dir: Path = Field(default=VAR_DIR / "mail", description="Folder for the 'file' mail backend.")
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server for the 'smtp' mail backend.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    mail_from: str = Field(default="no-reply@yunrong.local", description="Sender address of e-mails.")
+    upload_dir: Path = Field(default=VAR_DIR / "uploads", description="Where uploaded documents are stored.")
+    worker_poll_seconds: float = Field(default=1.0, gt=0, description="Outbox worker idle poll interval.")
+    worker_batch: int = Field(default=20, ge=1, description="Events a worker claims per round.")
+    outbox_max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
+    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Organisations, users, roles, sessions, tokens, API keys and the permission matrix."""

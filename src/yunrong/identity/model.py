@@ -1,0 +1,205 @@
+"""Pure identity rules: organisation types, roles, the permission matrix, the acting principal.
+
+Deny by default: an action not listed in ``PERMISSIONS`` is allowed to nobody.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from yunrong.kit.clock import Clock
+
+
+class OrgType(StrEnum):
+    ENTERPRISE = "enterprise"
+    INVESTOR = "investor"
+    AGENCY = "agency"
+    CUSTODIAN_BANK = "custodian_bank"
+    REGULATOR = "regulator"
+    OPERATOR = "operator"
+
+
+class InvestorKind(StrEnum):
+    PERSON = "person"
+    INSTITUTION = "institution"
+
+
+class Role(StrEnum):
+    ENTERPRISE_ADMIN = "enterprise_admin"
+    ENTERPRISE_STAFF = "enterprise_staff"
+    INVESTOR = "investor"
+    AGENCY_ADMIN = "agency_admin"
+    AGENCY_ANALYST = "agency_analyst"
+    BANK_OFFICER = "bank_officer"
+    REGULATOR = "regulator"
+    OPERATOR_ADMIN = "operator_admin"
+
+
+class Portal(StrEnum):
+    ENTERPRISE = "enterprise"
+    INVESTOR = "investor"
+    AGENCY = "agency"
+    BANK = "bank"
+    REGULATOR = "regulator"
+    OPERATOR = "operator"
+
+
+ROLES_BY_ORG_TYPE: dict[OrgType, frozenset[Role]] = {
+    OrgType.ENTERPRISE: frozenset({Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF}),
+    OrgType.INVESTOR: frozenset({Role.INVESTOR}),
+    OrgType.AGENCY: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    OrgType.CUSTODIAN_BANK: frozenset({Role.BANK_OFFICER}),
+    OrgType.REGULATOR: frozenset({Role.REGULATOR}),
+    OrgType.OPERATOR: frozenset({Role.OPERATOR_ADMIN}),
+}
+
+PORTAL_BY_ORG_TYPE: dict[OrgType, Portal] = {
+    OrgType.ENTERPRISE: Portal.ENTERPRISE,
+    OrgType.INVESTOR: Portal.INVESTOR,
+    OrgType.AGENCY: Portal.AGENCY,
+    OrgType.CUSTODIAN_BANK: Portal.BANK,
+    OrgType.REGULATOR: Portal.REGULATOR,
+    OrgType.OPERATOR: Portal.OPERATOR,
+}
+
+#: Roles whose users must pass TOTP two-factor when the setting requires it.
+TOTP_ROLES: frozenset[Role] = frozenset(
+    {Role.REGULATOR, Role.OPERATOR_ADMIN, Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}
+)
+
+#: Roles that may hold API keys for machine clients (agencies, the custodian, the operator).
+API_KEY_ROLES: frozenset[Role] = frozenset({Role.AGENCY_ADMIN, Role.BANK_OFFICER, Role.OPERATOR_ADMIN})
+
+
+class Action(StrEnum):
+    READ_ME = "read_me"
+    ENROL_TOTP = "enrol_totp"
+    VIEW_ENTERPRISE_PORTAL = "view_enterprise_portal"
+    VIEW_INVESTOR_PORTAL = "view_investor_portal"
+    VIEW_AGENCY_PORTAL = "view_agency_portal"
+    VIEW_BANK_PORTAL = "view_bank_portal"
+    VIEW_REGULATOR_PORTAL = "view_regulator_portal"
+    VIEW_OPERATOR_PORTAL = "view_operator_portal"
+    LIST_ORGANISATIONS = "list_organisations"
+    READ_ORGANISATION = "read_organisation"
+    CREATE_ORGANISATION = "create_organisation"
+    LIST_USERS = "list_users"
+    READ_USER = "read_user"
+    CREATE_USER = "create_user"
+    MANAGE_API_KEYS = "manage_api_keys"
+    READ_AUDIT_LOG = "read_audit_log"
+    VERIFY_AUDIT_LOG = "verify_audit_log"
+    READ_OUTBOX = "read_outbox"
+
+
+_EVERYONE = frozenset(Role)
+_ORG_ADMINS = frozenset({Role.ENTERPRISE_ADMIN, Role.AGENCY_ADMIN, Role.OPERATOR_ADMIN})
+
+#: The permission matrix: role × action, in one place. Object-level scoping is done in services.
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.READ_ME: _EVERYONE,
+    Action.ENROL_TOTP: _EVERYONE,
+    Action.VIEW_ENTERPRISE_PORTAL: frozenset({Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF}),
+    Action.VIEW_INVESTOR_PORTAL: frozenset({Role.INVESTOR}),
+    Action.VIEW_AGENCY_PORTAL: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    Action.VIEW_BANK_PORTAL: frozenset({Role.BANK_OFFICER}),
+    Action.VIEW_REGULATOR_PORTAL: frozenset({Role.REGULATOR}),
+    Action.VIEW_OPERATOR_PORTAL: frozenset({Role.OPERATOR_ADMIN}),
+    Action.LIST_ORGANISATIONS: frozenset({Role.OPERATOR_ADMIN, Role.REGULATOR}),
+    Action.READ_ORGANISATION: _EVERYONE,
+    Action.CREATE_ORGANISATION: frozenset({Role.OPERATOR_ADMIN}),
+    Action.LIST_USERS: _ORG_ADMINS | {Role.REGULATOR},
+    Action.READ_USER: _ORG_ADMINS | {Role.REGULATOR},
+    Action.CREATE_USER: _ORG_ADMINS,
+    Action.MANAGE_API_KEYS: API_KEY_ROLES,
+    Action.READ_AUDIT_LOG: frozenset({Role.REGULATOR}),
+    Action.VERIFY_AUDIT_LOG: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
+    Action.READ_OUTBOX: frozenset({Role.OPERATOR_ADMIN}),
+}
+
+PORTAL_ACTION: dict[Portal, Action] = {
+    Portal.ENTERPRISE: Action.VIEW_ENTERPRISE_PORTAL,
+    Portal.INVESTOR: Action.VIEW_INVESTOR_PORTAL,
+    Portal.AGENCY: Action.VIEW_AGENCY_PORTAL,
+    Portal.BANK: Action.VIEW_BANK_PORTAL,
+    Portal.REGULATOR: Action.VIEW_REGULATOR_PORTAL,
+    Portal.OPERATOR: Action.VIEW_OPERATOR_PORTAL,
+}
+
+#: Roles that see every organisation (supervision and operations); everyone else sees only their own.
+CROSS_ORG_ROLES: frozenset[Role] = frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN})
+
+
+def is_allowed(roles: frozenset[Role], action: Action) -> bool:
+    """True when any of the roles may perform the action. Unknown actions are denied."""
+    return bool(roles & PERMISSIONS.get(action, frozenset()))
+
+
+def roles_valid_for(org_type: OrgType, roles: frozenset[Role]) -> bool:
+    return bool(roles) and roles <= ROLES_BY_ORG_TYPE[org_type]
+
+
+def needs_totp(roles: frozenset[Role]) -> bool:
+    return bool(roles & TOTP_ROLES)
+
+
+PASSWORD_MIN_LENGTH = 10
+
+
+def password_problems(password: str, email: str) -> list[str]:
+    """Every reason a password is unacceptable (empty list when it is fine)."""
+    problems: list[str] = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(f"must be at least {PASSWORD_MIN_LENGTH} characters")
+    if len(password) > 256:
+        problems.append("must be at most 256 characters")
+    if password.lower() == email.lower() or password.lower() in email.lower():
+        problems.append("must not contain the e-mail address")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a user of one organisation with roles, or the system itself."""
+
+    user_id: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    org_type: OrgType | None
+    roles: frozenset[Role]
+    email: str = "system"
+    name: str = "system"
+    via: str = "system"
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(None, None, None, frozenset(), email=name, name=name, via="system")
+
+    @property
+    def is_system(self) -> bool:
+        return self.user_id is None
+
+    def can(self, action: Action) -> bool:
+        return self.is_system or is_allowed(self.roles, action)
+
+    @property
+    def sees_all_organisations(self) -> bool:
+        return self.is_system or bool(self.roles & CROSS_ORG_ROLES)
+
+    @property
+    def portal(self) -> Portal | None:
+        return PORTAL_BY_ORG_TYPE.get(self.org_type) if self.org_type else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every service call carries besides the session: the actor, the clock, the request id."""
+
+    actor: Actor
+    clock: Clock
+    request_id: str = field(default="-")
+
+    def now(self) -> datetime:
+        return self.clock.now()

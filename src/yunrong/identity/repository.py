@@ -1,0 +1,82 @@
+"""All identity queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yunrong.identity.tables import AccessToken, ApiKey, LoginFailure, Organisation, User, WebSession
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+
+
+def user_by_id(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def organisation_by_id(session: Session, org_id: uuid.UUID) -> Organisation | None:
+    return session.get(Organisation, org_id)
+
+
+def organisation_by_name(session: Session, org_type: str, name: str) -> Organisation | None:
+    return session.scalars(
+        select(Organisation).where(Organisation.type == org_type, Organisation.name == name)
+    ).first()
+
+
+def list_organisations(
+    session: Session, *, org_type: str | None, only_id: uuid.UUID | None, limit: int
+) -> list[Organisation]:
+    query = select(Organisation).order_by(Organisation.id).limit(limit)
+    if org_type:
+        query = query.where(Organisation.type == org_type)
+    if only_id is not None:
+        query = query.where(Organisation.id == only_id)
+    return list(session.scalars(query).all())
+
+
+def users_of(session: Session, org_id: uuid.UUID | None, limit: int = 200) -> list[User]:
+    query = select(User).order_by(User.id).limit(limit)
+    if org_id is not None:
+        query = query.where(User.organisation_id == org_id)
+    return list(session.scalars(query).all())
+
+
+def session_by_digest(session: Session, digest: str) -> WebSession | None:
+    return session.scalars(select(WebSession).where(WebSession.token_digest == digest)).one_or_none()
+
+
+def token_by_digest(session: Session, digest: str) -> AccessToken | None:
+    return session.scalars(select(AccessToken).where(AccessToken.token_digest == digest)).one_or_none()
+
+
+def api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one_or_none()
+
+
+def api_keys_of(session: Session, org_id: uuid.UUID) -> list[ApiKey]:
+    return list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.organisation_id == org_id).order_by(ApiKey.created_at.desc())
+        ).all()
+    )
+
+
+def recent_failures_from(session: Session, client: str, since: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(LoginFailure).where(
+                LoginFailure.client == client, LoginFailure.at >= since
+            )
+        )
+        or 0
+    )
+
+
+def count_users(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(User)) or 0)

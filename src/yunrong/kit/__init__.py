@@ -1,0 +1,1 @@
+"""Framework-free building blocks: money, ids, clock, errors, pagination."""

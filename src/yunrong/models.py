@@ -1,0 +1,8 @@
+"""Imports every feature's tables so that ``Base.metadata`` is complete (migrations, tests)."""
+
+from yunrong.db import Base
+from yunrong.identity import tables as identity_tables
+from yunrong.messaging import tables as messaging_tables
+from yunrong.supervision import tables as supervision_tables
+
+__all__ = ["Base", "identity_tables", "messaging_tables", "supervision_tables"]

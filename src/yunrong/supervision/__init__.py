@@ -1,0 +1,1 @@
+"""Supervision: the hash-chained audit log (later: policy profiles, monitoring, reports)."""
