@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from yunrong.config import Settings, get_settings
 from yunrong.db import make_engine, make_sessionmaker, unit_of_work
@@ -25,7 +26,9 @@ app = typer.Typer(help="Yunrong (云融): SME financing under government supervi
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo world.", no_args_is_help=True)
 users_app = typer.Typer(help="Users.", no_args_is_help=True)
-orgs_app = typer.Typer(help="Organisations (custodian banks and the operator are created here).", no_args_is_help=True)
+orgs_app = typer.Typer(
+    help="Organisations (custodian banks and the operator are created here).", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -45,7 +48,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def cli_session(settings: Settings, who: str = "cli") -> Iterator[tuple[object, Context]]:
+def cli_session(settings: Settings, who: str = "cli") -> Iterator[tuple[Session, Context]]:
     engine = make_engine(settings.database_url)
     try:
         factory = make_sessionmaker(engine)
@@ -81,7 +84,12 @@ def serve(
     configure_logging(settings.log_level, settings.log_json)
     out.print(f"Yunrong serving on http://{host}:{port} (API docs at /docs)", highlight=False)
     uvicorn.run(
-        "yunrong.asgi:app", host=host, port=port, workers=workers, log_config=None, access_log=False,
+        "yunrong.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
     )
 
@@ -122,7 +130,7 @@ def demo_seed() -> None:
 
     settings = get_settings()
     with cli_session(settings, "demo-seed") as (session, ctx):
-        report = seed_demo(session, ctx=ctx, settings=settings)  # type: ignore[arg-type]
+        report = seed_demo(session, ctx=ctx, settings=settings)
     out.print(
         f"demo world ready: {report.organisations_created} organisations and "
         f"{report.users_created} users created",
@@ -151,7 +159,9 @@ def demo_logins(as_json: Annotated[bool, typer.Option("--json", help="Print a JS
 def orgs_create(
     type: Annotated[OrgType, typer.Option("--type", help="Organisation type.")],
     name: Annotated[str, typer.Option(help="Legal name.")],
-    investor_kind: Annotated[InvestorKind | None, typer.Option(help="person or institution (investors).")] = None,
+    investor_kind: Annotated[
+        InvestorKind | None, typer.Option(help="person or institution (investors).")
+    ] = None,
 ) -> None:
     """Create an organisation (the operator creates custodian banks, regulators and itself here)."""
     from yunrong.identity import service
@@ -159,7 +169,11 @@ def orgs_create(
     settings = get_settings()
     with cli_session(settings) as (session, ctx):
         org = service.create_organisation(
-            session, ctx=ctx, org_type=type, name=name, investor_kind=investor_kind  # type: ignore[arg-type]
+            session,
+            ctx=ctx,
+            org_type=type,
+            name=name,
+            investor_kind=investor_kind,
         )
         out.print(f"created {org.type} {org.ref} {org.name} ({org.id})", highlight=False)
 
@@ -184,17 +198,23 @@ def users_create(
     secret_word = password or getpass.getpass("Password: ")
     with cli_session(settings) as (session, ctx):
         query = select(Organisation).where(Organisation.ref == organisation)
-        org = session.scalars(query).first()  # type: ignore[attr-defined]
+        org = session.scalars(query).first()
         if org is None:
             try:
-                org = session.get(Organisation, _uuid.UUID(organisation))  # type: ignore[attr-defined]
+                org = session.get(Organisation, _uuid.UUID(organisation))
             except ValueError:
                 org = None
         if org is None:
             raise fail(f"no organisation {organisation!r}", 2)
         user, secret = service.create_user(
-            session, ctx=ctx, settings=settings, organisation_id=org.id, email=email, name=name,  # type: ignore[arg-type]
-            password=secret_word, roles=frozenset(role),
+            session,
+            ctx=ctx,
+            settings=settings,
+            organisation_id=org.id,
+            email=email,
+            name=name,
+            password=secret_word,
+            roles=frozenset(role),
         )
         out.print(f"created user {user.email} ({user.id}) in {org.name}", highlight=False)
         if secret:
@@ -211,7 +231,7 @@ def users_enrol_totp(email: Annotated[str, typer.Argument(help="The user's e-mai
 
     settings = get_settings()
     with cli_session(settings) as (session, ctx):
-        secret = service.enrol_totp_by_operator(session, ctx=ctx, settings=settings, email=email)  # type: ignore[arg-type]
+        secret = service.enrol_totp_by_operator(session, ctx=ctx, settings=settings, email=email)
     out.print(f"TOTP secret (shown once): {secret}\notpauth URI: {totp_uri(secret, email)}")
 
 
@@ -222,7 +242,7 @@ def audit_verify() -> None:
 
     settings = get_settings()
     with cli_session(settings) as (session, _ctx):
-        checked, broken = verify_chain(session)  # type: ignore[arg-type]
+        checked, broken = verify_chain(session)
     if broken is not None:
         raise fail(f"audit chain broken at {broken}")
     out.print(f"audit chain intact: {checked} records verified", highlight=False)

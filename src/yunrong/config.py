@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(default=False, description="Demo mode: demo users may log in without TOTP.")
     timezone: str = Field(default="Asia/Shanghai", description="Platform time zone for business dates.")
-    policy_profile: str = Field(default="cn-2016", description="Regulatory policy profile (cn-2016, eu-ecsp).")
+    policy_profile: str = Field(
+        default="cn-2016", description="Regulatory policy profile (cn-2016, eu-ecsp)."
+    )
     require_totp: bool = Field(
         default=True, description="Require TOTP two-factor for regulator, operator and agency users."
     )

@@ -43,7 +43,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def anonymous_context(request: Request) -> Context:
-    return Context(actor=Actor.system("anonymous"), clock=request.app.state.clock, request_id=request_id_var.get())
+    return Context(
+        actor=Actor.system("anonymous"), clock=request.app.state.clock, request_id=request_id_var.get()
+    )
 
 
 def _bearer(request: Request) -> str | None:

@@ -156,7 +156,8 @@ def password_problems(password: str, email: str) -> list[str]:
         problems.append(f"must be at least {PASSWORD_MIN_LENGTH} characters")
     if len(password) > 256:
         problems.append("must be at most 256 characters")
-    if password.lower() == email.lower() or password.lower() in email.lower():
+    local = email.split("@", 1)[0].lower()
+    if email and (email.lower() in password.lower() or (len(local) >= 3 and local in password.lower())):
         problems.append("must not contain the e-mail address")
     return problems
 

@@ -70,9 +70,9 @@ def api_keys_of(session: Session, org_id: uuid.UUID) -> list[ApiKey]:
 def recent_failures_from(session: Session, client: str, since: datetime) -> int:
     return int(
         session.scalar(
-            select(func.count()).select_from(LoginFailure).where(
-                LoginFailure.client == client, LoginFailure.at >= since
-            )
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.client == client, LoginFailure.at >= since)
         )
         or 0
     )

@@ -58,7 +58,12 @@ def create_token(
     """OAuth2 password grant: exchange e-mail and password (and TOTP code) for a bearer token."""
     ctx = anonymous_context(request)
     outcome = service.authenticate(
-        session, ctx=ctx, settings=settings, email=username, password=password, totp_code=totp,
+        session,
+        ctx=ctx,
+        settings=settings,
+        email=username,
+        password=password,
+        totp_code=totp,
         client=client_address(request),
     )
     if outcome.error is not None or outcome.user is None:
@@ -70,10 +75,12 @@ def create_token(
 
 @router.get("/me", operation_id="read_me", response_model=MeOut)
 def read_me(session: DB, ctx: ApiCtx) -> MeOut:
-    assert ctx.actor.user_id is not None and ctx.actor.organisation_id is not None
+    assert ctx.actor.user_id is not None
+    assert ctx.actor.organisation_id is not None
     user = repo.user_by_id(session, ctx.actor.user_id)
     org = repo.organisation_by_id(session, ctx.actor.organisation_id)
-    assert user is not None and org is not None
+    assert user is not None
+    assert org is not None
     return MeOut(
         id=user.id,
         email=user.email,
@@ -86,7 +93,9 @@ def read_me(session: DB, ctx: ApiCtx) -> MeOut:
 
 @router.get("/organisations", operation_id="list_organisations", response_model=list[OrganisationOut])
 def list_organisations(session: DB, ctx: ApiCtx, type: OrgType | None = None) -> list[OrganisationOut]:
-    return [OrganisationOut.model_validate(o) for o in service.list_organisations(session, ctx=ctx, org_type=type)]
+    return [
+        OrganisationOut.model_validate(o) for o in service.list_organisations(session, ctx=ctx, org_type=type)
+    ]
 
 
 @router.post(
@@ -102,13 +111,19 @@ def create_organisation(session: DB, ctx: ApiCtx, body: OrganisationIn) -> Organ
     return OrganisationOut.model_validate(org)
 
 
-@router.get("/organisations/{organisation_id}", operation_id="read_organisation", response_model=OrganisationOut)
+@router.get(
+    "/organisations/{organisation_id}", operation_id="read_organisation", response_model=OrganisationOut
+)
 def read_organisation(session: DB, ctx: ApiCtx, organisation_id: uuid.UUID) -> OrganisationOut:
-    return OrganisationOut.model_validate(service.visible_organisation(session, ctx=ctx, org_id=organisation_id))
+    return OrganisationOut.model_validate(
+        service.visible_organisation(session, ctx=ctx, org_id=organisation_id)
+    )
 
 
 @router.get(
-    "/organisations/{organisation_id}/users", operation_id="list_organisation_users", response_model=list[UserOut]
+    "/organisations/{organisation_id}/users",
+    operation_id="list_organisation_users",
+    response_model=list[UserOut],
 )
 def list_organisation_users(session: DB, ctx: ApiCtx, organisation_id: uuid.UUID) -> list[UserOut]:
     return [user_out(u) for u in service.list_users(session, ctx=ctx, organisation_id=organisation_id)]
@@ -127,8 +142,14 @@ def create_user(
     service.require(ctx, Action.CREATE_USER)
     service.visible_organisation(session, ctx=ctx, org_id=organisation_id)
     user, secret = service.create_user(
-        session, ctx=ctx, settings=settings, organisation_id=organisation_id, email=body.email,
-        name=body.name, password=body.password, roles=frozenset(body.roles),
+        session,
+        ctx=ctx,
+        settings=settings,
+        organisation_id=organisation_id,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        roles=frozenset(body.roles),
     )
     return UserCreatedOut(**user_out(user).model_dump(), totp_secret=secret)
 

@@ -12,7 +12,7 @@ from yunrong.identity.model import InvestorKind, OrgType, Role
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 

@@ -22,7 +22,15 @@ from yunrong.identity.model import (
     password_problems,
     roles_valid_for,
 )
-from yunrong.identity.tables import AccessToken, ApiKey, LoginFailure, Organisation, User, UserRole, WebSession
+from yunrong.identity.tables import (
+    AccessToken,
+    ApiKey,
+    LoginFailure,
+    Organisation,
+    User,
+    UserRole,
+    WebSession,
+)
 from yunrong.kit.errors import (
     Conflict,
     FieldProblem,
@@ -143,8 +151,9 @@ def create_user(
     """Create a user. Returns the user and, when TOTP was enrolled, the secret to show once."""
     require(ctx, Action.CREATE_USER)
     org = repo.organisation_by_id(session, organisation_id)
-    if org is None or not (ctx.actor.is_system or Role.OPERATOR_ADMIN in ctx.actor.roles
-                           or ctx.actor.organisation_id == org.id):
+    if org is None or not (
+        ctx.actor.is_system or Role.OPERATOR_ADMIN in ctx.actor.roles or ctx.actor.organisation_id == org.id
+    ):
         raise NotFound("no such organisation")
     email = email.strip().lower()
     problems: list[FieldProblem] = []
@@ -189,7 +198,9 @@ def create_user(
 def visible_user(session: Session, *, ctx: Context, user_id: uuid.UUID) -> User:
     require(ctx, Action.READ_USER)
     user = repo.user_by_id(session, user_id)
-    if user is None or not (ctx.actor.sees_all_organisations or user.organisation_id == ctx.actor.organisation_id):
+    if user is None or not (
+        ctx.actor.sees_all_organisations or user.organisation_id == ctx.actor.organisation_id
+    ):
         raise NotFound("no such user")
     return user
 
@@ -228,7 +239,9 @@ def authenticate(
         return LoginOutcome(None, TooManyRequests("too many failed logins from this address; try later"))
     user = repo.user_by_email(session, email)
     if user is not None and user.locked_until is not None and user.locked_until > now:
-        return LoginOutcome(None, AccountLocked("this account is locked after repeated failed logins; try later"))
+        return LoginOutcome(
+            None, AccountLocked("this account is locked after repeated failed logins; try later")
+        )
     if not security.verify_password(user.password_hash if user else None, password) or user is None:
         _record_failure(session, ctx=ctx, settings=settings, user=user, email=email, client=client)
         return LoginOutcome(None, NotAuthenticated("wrong e-mail or password"))
@@ -286,7 +299,13 @@ def open_web_session(session: Session, *, ctx: Context, settings: Settings, user
             expires_at=now + timedelta(hours=settings.session_hours),
         )
     )
-    audit.record(session, ctx=_as(session, ctx, user, "session"), action="user.login", object_type="user", object_id=user.id)
+    audit.record(
+        session,
+        ctx=_as(session, ctx, user, "session"),
+        action="user.login",
+        object_type="user",
+        object_id=user.id,
+    )
     return token
 
 
@@ -310,7 +329,11 @@ def issue_access_token(session: Session, *, ctx: Context, settings: Settings, us
         )
     )
     audit.record(
-        session, ctx=_as(session, ctx, user, "token"), action="token.issue", object_type="user", object_id=user.id
+        session,
+        ctx=_as(session, ctx, user, "token"),
+        action="token.issue",
+        object_type="user",
+        object_id=user.id,
     )
     return token, lifetime
 
@@ -375,7 +398,8 @@ def create_api_key(session: Session, *, ctx: Context, name: str) -> tuple[ApiKey
     require(ctx, Action.MANAGE_API_KEYS)
     if not name.strip() or len(name) > 100:
         raise InvalidInput("name the key", [FieldProblem(("name",), "1 to 100 characters")])
-    assert ctx.actor.user_id is not None and ctx.actor.organisation_id is not None
+    assert ctx.actor.user_id is not None
+    assert ctx.actor.organisation_id is not None
     full, prefix, digest = security.new_api_key()
     key = ApiKey(
         prefix=prefix,
@@ -388,7 +412,11 @@ def create_api_key(session: Session, *, ctx: Context, name: str) -> tuple[ApiKey
     session.add(key)
     session.flush()
     audit.record(
-        session, ctx=ctx, action="api_key.create", object_type="api_key", object_id=key.id,
+        session,
+        ctx=ctx,
+        action="api_key.create",
+        object_type="api_key",
+        object_id=key.id,
         after={"prefix": prefix, "name": key.name},
     )
     return key, full

@@ -34,7 +34,10 @@ class OutboxEventOut(BaseModel):
 def list_outbox_events(
     session: DB, ctx: ApiCtx, status: EventStatus | None = None, limit: int = Query(50, ge=1, le=200)
 ) -> list[OutboxEventOut]:
-    return [OutboxEventOut.model_validate(e) for e in service.list_events(session, ctx=ctx, status=status, limit=limit)]
+    return [
+        OutboxEventOut.model_validate(e)
+        for e in service.list_events(session, ctx=ctx, status=status, limit=limit)
+    ]
 
 
 @router.get("/outbox-events/{event_id}", operation_id="read_outbox_event", response_model=OutboxEventOut)

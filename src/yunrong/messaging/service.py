@@ -34,7 +34,7 @@ def emit(session: Session, *, ctx: Context, topic: str, payload: dict[str, Any])
 def counts_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)).all()
     counts = {s.value: 0 for s in EventStatus}
-    counts.update({status: n for status, n in rows})
+    counts.update(dict(rows))
     return counts
 
 
@@ -66,7 +66,5 @@ def requeue_dead(session: Session, *, ctx: Context, event_id: uuid.UUID) -> Outb
     event.status = transition(EventStatus(event.status), EventStatus.PENDING).value
     event.attempts = 0
     event.next_attempt_at = ctx.now()
-    audit.record(
-        session, ctx=ctx, action="outbox.requeue", object_type="outbox_event", object_id=event.id
-    )
+    audit.record(session, ctx=ctx, action="outbox.requeue", object_type="outbox_event", object_id=event.id)
     return event

@@ -58,14 +58,20 @@ def list_audit_records(
     action: str | None = None,
 ) -> AuditPageOut:
     page = service.list_records(session, ctx=ctx, page=PageRequest(limit=limit, after=after), action=action)
-    return AuditPageOut(items=[AuditRecordOut.model_validate(r) for r in page.items], next_after=page.next_after)
+    return AuditPageOut(
+        items=[AuditRecordOut.model_validate(r) for r in page.items], next_after=page.next_after
+    )
 
 
-@router.get("/audit-records/verification", operation_id="verify_audit_log", response_model=AuditVerificationOut)
+@router.get(
+    "/audit-records/verification", operation_id="verify_audit_log", response_model=AuditVerificationOut
+)
 def verify_audit_log(session: DB, ctx: ApiCtx) -> AuditVerificationOut:
     require(ctx, Action.VERIFY_AUDIT_LOG)
     checked, broken = service.verify_chain(session)
-    return AuditVerificationOut(ok=broken is None, records_checked=checked, first_break=str(broken) if broken else None)
+    return AuditVerificationOut(
+        ok=broken is None, records_checked=checked, first_break=str(broken) if broken else None
+    )
 
 
 @router.get("/audit-records/{record_id}", operation_id="read_audit_record", response_model=AuditRecordOut)

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from yunrong.db import is_postgres
 from yunrong.identity.model import Action, Context
 from yunrong.kit.errors import NotFound, PermissionDenied
 from yunrong.kit.pagination import Page, PageRequest
@@ -39,13 +42,7 @@ def record(
 ) -> AuditRecord:
     """Append one record in the caller's transaction. The chain head row is locked, so appends
     from concurrent transactions take turns and the sequence has no gaps."""
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
+    head = _locked_head(session)
     actor = ctx.actor
     fields = AuditFields(
         seq=head.last_seq + 1,
@@ -83,6 +80,22 @@ def record(
     head.last_hash = new_hash
     session.flush()
     return row
+
+
+def _locked_head(session: Session) -> AuditChainHead:
+    """Lock the chain head row, creating it first if this is the very first record. The insert
+    ignores a conflict, so concurrent first writers do not fail; they then queue on the lock."""
+    query = select(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
+    if head is not None:
+        return head
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    session.execute(
+        dialect_insert(AuditChainHead)
+        .values(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
 def _stored(row: AuditRecord) -> StoredRecord:

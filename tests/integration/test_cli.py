@@ -1,0 +1,153 @@
+"""The command line, run as a user runs it: a real process against a real database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from yunrong.demo.seed import DEMO_LOGINS
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "yunrong.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUNRONG_")}
+    env.update(
+        YUNRONG_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        YUNRONG_LOG_JSON="false",
+        YUNRONG_MAIL_DIR=str(tmp_path / "mail"),
+    )
+    return env
+
+
+def test_upgrade_seed_twice_logins_and_verify(cli_env: dict[str, str], tmp_path: Path) -> None:
+    assert run(["db", "upgrade"], cli_env).returncode == 0
+    first = run(["demo", "seed"], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert f"{len(DEMO_LOGINS)} users created" in first.stdout
+    second = run(["demo", "seed"], cli_env)
+    assert "0 organisations and 0 users created" in second.stdout
+    logins = json.loads(run(["demo", "logins", "--json"], cli_env).stdout)
+    assert {row["role"] for row in logins} == {login.role.value for login in DEMO_LOGINS}
+    assert set(logins[0]) == {"role", "email", "password", "organisation"}
+    verified = run(["audit", "verify"], cli_env)
+    assert verified.returncode == 0
+    assert "intact" in verified.stdout
+
+
+def test_audit_verify_fails_naming_the_edited_record(cli_env: dict[str, str], tmp_path: Path) -> None:
+    run(["db", "upgrade"], cli_env)
+    run(["demo", "seed"], cli_env)
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        record_id = conn.execute("SELECT id FROM audit_records WHERE seq = 4").fetchone()[0]
+        conn.execute("UPDATE audit_records SET action = 'user.delete' WHERE seq = 4")
+    result = run(["audit", "verify"], cli_env)
+    assert result.returncode == 1
+    assert "#4" in result.stderr
+    assert str(record_id)[:8] in result.stderr.replace("-", "")
+
+
+def test_bad_input_is_one_line_and_non_zero(cli_env: dict[str, str]) -> None:
+    run(["db", "upgrade"], cli_env)
+    created = run(["orgs", "create", "--type", "custodian_bank", "--name", "Test Custody"], cli_env)
+    assert created.returncode == 0, created.stderr
+    ref = created.stdout.split()[2]
+    short = run(
+        [
+            "users",
+            "create",
+            "--email",
+            "a@b.cn",
+            "--name",
+            "A",
+            "--organisation",
+            ref,
+            "--role",
+            "bank_officer",
+            "--password",
+            "short",
+        ],
+        cli_env,
+    )
+    assert short.returncode == 2
+    assert len(short.stderr.strip().splitlines()) == 1
+    assert "password" in short.stderr
+    unknown = run(
+        [
+            "users",
+            "create",
+            "--email",
+            "a@b.cn",
+            "--name",
+            "A",
+            "--organisation",
+            "ORG-NOPE",
+            "--role",
+            "bank_officer",
+            "--password",
+            "long-enough-pw",
+        ],
+        cli_env,
+    )
+    assert unknown.returncode == 2
+    assert "no organisation" in unknown.stderr
+    ok = run(
+        [
+            "users",
+            "create",
+            "--email",
+            "a@b.cn",
+            "--name",
+            "A",
+            "--organisation",
+            ref,
+            "--role",
+            "bank_officer",
+            "--password",
+            "long-enough-pw",
+        ],
+        cli_env,
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_totp_roles_get_a_secret_once(cli_env: dict[str, str]) -> None:
+    run(["db", "upgrade"], cli_env)
+    created = run(["orgs", "create", "--type", "regulator", "--name", "Test Bureau"], cli_env)
+    ref = created.stdout.split()[2]
+    result = run(
+        [
+            "users",
+            "create",
+            "--email",
+            "r@gov.cn",
+            "--name",
+            "R",
+            "--organisation",
+            ref,
+            "--role",
+            "regulator",
+            "--password",
+            "long-enough-pw",
+        ],
+        cli_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "TOTP secret (shown once)" in result.stdout
+    assert "otpauth://totp/" in result.stdout
