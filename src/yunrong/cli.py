@@ -7,9 +7,9 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -39,8 +39,6 @@ app.add_typer(audit_app, name="audit")
 out = Console()
 err = Console(stderr=True)
 
-T = TypeVar("T")
-
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
@@ -60,13 +58,6 @@ def cli_session(settings: Settings, who: str = "cli") -> Iterator[tuple[Session,
         raise fail(f"{exc.detail}{' (' + problems + ')' if problems else ''}", 2) from None
     finally:
         engine.dispose()
-
-
-def _run_guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except YunrongError as exc:
-        raise fail(exc.detail, 2) from None
 
 
 @app.command()

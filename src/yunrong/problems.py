@@ -82,6 +82,10 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
         for e in exc.errors()
     ]
     fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+    if wants_html(request):
+        from yunrong.web.pages import render_error
+
+        return render_error(request, 422, "Invalid input", f"invalid input at: {fields}")
     return problem(
         request,
         status=422,
@@ -110,6 +114,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    if wants_html(request):
+        from yunrong.web.pages import render_error
+
+        return render_error(request, 500, "Internal error", "something went wrong on our side")
     return problem(
         request,
         status=500,

@@ -80,3 +80,17 @@ def recent_failures_from(session: Session, client: str, since: datetime) -> int:
 
 def count_users(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def count_organisations_by_type(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Organisation.type, func.count()).group_by(Organisation.type)).all()
+    return {org_type: int(n) for org_type, n in rows}
+
+
+def count_users_by_org_type(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Organisation.type, func.count(User.id))
+        .join(User, User.organisation_id == Organisation.id)
+        .group_by(Organisation.type)
+    ).all()
+    return {org_type: int(n) for org_type, n in rows}

@@ -136,6 +136,16 @@ def list_organisations(
     )
 
 
+def count_organisations_by_type(session: Session, *, ctx: Context) -> dict[str, int]:
+    require(ctx, Action.LIST_ORGANISATIONS)
+    return repo.count_organisations_by_type(session)
+
+
+def count_users_by_org_type(session: Session, *, ctx: Context) -> dict[str, int]:
+    require(ctx, Action.LIST_ORGANISATIONS)
+    return repo.count_users_by_org_type(session)
+
+
 def create_user(
     session: Session,
     *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -172,18 +171,12 @@ def logout(request: Request, session: DB, settings: SettingsDep) -> Response:
 
 
 def _organisation_counts(session: Session, ctx: Context) -> list[tuple[str, int]]:
-    counts = Counter(o.type for o in identity.list_organisations(session, ctx=ctx, limit=100_000))
+    counts = identity.count_organisations_by_type(session, ctx=ctx)
     return [(t.value, counts.get(t.value, 0)) for t in OrgType]
 
 
-def _user_counts(session: Session) -> list[tuple[str, int]]:
-    org_types = {
-        o.id: o.type
-        for o in identity_repo.list_organisations(session, org_type=None, only_id=None, limit=100_000)
-    }
-    counts = Counter(
-        org_types.get(u.organisation_id, "?") for u in identity_repo.users_of(session, None, 100_000)
-    )
+def _user_counts(session: Session, ctx: Context) -> list[tuple[str, int]]:
+    counts = identity.count_users_by_org_type(session, ctx=ctx)
     return [(t.value, counts.get(t.value, 0)) for t in OrgType]
 
 
@@ -199,7 +192,7 @@ def _dashboard_view(portal: Portal) -> Callable[[Request, Session], Response]:
         panels: dict[str, Any] = {}
         if portal is Portal.OPERATOR:
             panels["org_counts"] = _organisation_counts(session, ctx)
-            panels["user_counts"] = _user_counts(session)
+            panels["user_counts"] = _user_counts(session, ctx)
             panels["outbox_counts"] = messaging.counts_by_status(session)
         elif portal is Portal.REGULATOR:
             panels["org_counts"] = _organisation_counts(session, ctx)
