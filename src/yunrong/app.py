@@ -25,6 +25,8 @@ from yunrong.kit.clock import Clock, SystemClock
 from yunrong.kit.errors import YunrongError
 from yunrong.messaging.routes import router as outbox_router
 from yunrong.observability import Metrics, request_id_var
+from yunrong.parties.routes import router as parties_router
+from yunrong.parties.storage import LocalStorage
 from yunrong.supervision.routes import router as audit_router
 from yunrong.web import pages
 
@@ -60,6 +62,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
     app.state.metrics = metrics = Metrics()
+    app.state.storage = LocalStorage(settings.upload_dir)
 
     @app.middleware("http")
     async def request_context(
@@ -130,6 +133,7 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(audit_router)
     app.include_router(outbox_router)
+    app.include_router(parties_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

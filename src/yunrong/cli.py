@@ -21,6 +21,7 @@ from yunrong.db import make_engine, make_sessionmaker, unit_of_work
 from yunrong.identity.model import Actor, Context, InvestorKind, OrgType, Role
 from yunrong.kit.clock import SystemClock
 from yunrong.kit.errors import YunrongError
+from yunrong.parties.model import REVIEWED_TYPES
 
 app = typer.Typer(help="Yunrong (云融): SME financing under government supervision.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -166,7 +167,13 @@ def orgs_create(
             name=name,
             investor_kind=investor_kind,
         )
-        out.print(f"created {org.type} {org.ref} {org.name} ({org.id})", highlight=False)
+        review = ""
+        if type in REVIEWED_TYPES:
+            from yunrong.parties.service import open_qualification
+
+            open_qualification(session, ctx=ctx, org=org)
+            review = " (waiting for the regulator's admittance review)"
+        out.print(f"created {org.type} {org.ref} {org.name} ({org.id}){review}", highlight=False)
 
 
 @users_app.command("create")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from yunrong.supervision.policy import PolicyProfile
 
 VAR_DIR = Path("var")
 
@@ -49,6 +53,21 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=20, ge=1, description="Events a worker claims per round.")
     outbox_max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
+
+    @field_validator("policy_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        from yunrong.supervision.policy import PROFILES
+
+        if value not in PROFILES:
+            raise ValueError(f"policy_profile must be one of {', '.join(PROFILES)}")
+        return value
+
+    @property
+    def policy(self) -> PolicyProfile:
+        from yunrong.supervision.policy import profile
+
+        return profile(self.policy_profile)
 
     @field_validator("database_url")
     @classmethod

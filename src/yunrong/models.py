@@ -3,6 +3,7 @@
 from yunrong.db import Base
 from yunrong.identity import tables as identity_tables
 from yunrong.messaging import tables as messaging_tables
+from yunrong.parties import tables as parties_tables
 from yunrong.supervision import tables as supervision_tables
 
-__all__ = ["Base", "identity_tables", "messaging_tables", "supervision_tables"]
+__all__ = ["Base", "identity_tables", "messaging_tables", "parties_tables", "supervision_tables"]

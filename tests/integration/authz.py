@@ -24,7 +24,13 @@ from yunrong.demo.seed import DEMO_LOGINS
 from yunrong.identity import repository, service
 from yunrong.identity.model import CROSS_ORG_ROLES, Context, InvestorKind, OrgType, Role, needs_totp
 from yunrong.identity.security import totp_now
+from yunrong.identity.service import actor_for
 from yunrong.messaging.service import emit
+from yunrong.parties import codes
+from yunrong.parties import service as parties_service
+from yunrong.parties.model import ReviewAction
+from yunrong.parties.risk import QUESTIONS
+from yunrong.parties.schemas import EnterpriseRegistrationIn
 
 RIVAL_PASSWORD = "rival-password-2026"
 
@@ -47,6 +53,14 @@ class World:
             assert user is not None
             return str(user.organisation_id)
 
+    def ctx_of(self, email: str) -> Context:
+        with unit_of_work(self.factory) as session:
+            user = repository.user_by_email(session, email)
+            assert user is not None
+            org = repository.organisation_by_id(session, user.organisation_id)
+            assert org is not None
+            return Context(actor=actor_for(user, org, "test"), clock=self.ctx.clock, request_id="authz")
+
     def user_id_of(self, email: str) -> str:
         with unit_of_work(self.factory) as session:
             user = repository.user_by_email(session, email)
@@ -58,7 +72,8 @@ class World:
 class Target:
     path_params: dict[str, str]
     secrets: tuple[str, ...]  # strings a refused caller must never see
-    body: dict[str, Any] | None = None
+    body: Any = None
+    owner_token: str | None = None  # a user made with the object who must reach it too
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class IdCase:
     make: Callable[[World], Target]
     allowed: Callable[[World], set[str]]  # e-mails that may use it
     ok_statuses: frozenset[int] = frozenset({200, 201})
+    owner_allowed: bool = False  # the target's own owner_token must reach it
 
 
 def build_world(
@@ -207,6 +223,217 @@ CASES: list[IdCase] = [
         ok_statuses=frozenset({200, 409}),
     ),  # 409: the operator reached it, but it was not dead
 ]
+
+
+# --- parties ---------------------------------------------------------------------------------------
+
+
+def _fresh_registration(
+    world: World, *, admit: bool = False, suspend: bool = False, request_info: bool = False
+) -> tuple[parties_service.Registration, str]:
+    """A new enterprise registered through the service, with a token for its applicant."""
+    n = uuid.uuid4().int
+    email = f"applicant-{n % 10**8}@fresh.cn"
+    body = f"91320100MA{n % 10**7:07d}"
+    data = EnterpriseRegistrationIn.model_validate(
+        {
+            "enterprise": {
+                "credit_code": codes.make_uscc(body),
+                "name": f"Fresh Enterprise {n % 10**8}",
+                "legal_representative": "Fresh",
+                "registered_capital": "1000000.00",
+                "founded_on": "2020-01-01",
+                "industry_code": "C3911",
+                "region_code": "320102",
+                "employees": 12,
+                "annual_revenue": "2500000.00",
+                "total_assets": "3000000.00",
+                "contact": {"name": "Fresh", "phone": "+86 25 0000 0000", "email": email},
+            },
+            "applicant": {"email": email, "name": "Fresh Applicant", "password": RIVAL_PASSWORD},
+        }
+    )
+    regulators = sorted(
+        e for e, r in world.roles.items() if r is Role.REGULATOR and not e.startswith("rival")
+    )
+    with unit_of_work(world.factory) as session:
+        registration = parties_service.register_enterprise(
+            session, ctx=world.ctx, settings=world.settings, data=data
+        )
+    for step, email_of_regulator in enumerate(
+        regulators if admit else regulators[:1] if request_info else []
+    ):
+        decision = ReviewAction.REQUEST_INFO if request_info else ReviewAction.APPROVE
+        with unit_of_work(world.factory) as session:
+            parties_service.decide(
+                session,
+                ctx=world.ctx_of(email_of_regulator),
+                settings=world.settings,
+                qualification_id=registration.qualification.id,
+                decision=decision,
+                reason=f"step {step}",
+            )
+    if suspend:
+        with unit_of_work(world.factory) as session:
+            parties_service.set_suspension(
+                session,
+                ctx=world.ctx_of(regulators[0]),
+                settings=world.settings,
+                org_id=registration.organisation.id,
+                suspend=True,
+                reason="test",
+            )
+    token = login_token(world.client, email, RIVAL_PASSWORD)
+    return registration, token
+
+
+def _qualification(world: World) -> Target:
+    registration, token = _fresh_registration(world)
+    q = str(registration.qualification.id)
+    return Target({"qualification_id": q}, (q, registration.organisation.name), owner_token=token)
+
+
+def _decision(world: World) -> Target:
+    target = _qualification(world)
+    return Target(target.path_params, target.secrets, {"decision": "approve", "reason": "fine"})
+
+
+def _info_requested(world: World) -> Target:
+    registration, token = _fresh_registration(world, request_info=True)
+    q = str(registration.qualification.id)
+    return Target(
+        {"qualification_id": q},
+        (q, registration.organisation.name),
+        {"message": "here are the statements"},
+        owner_token=token,
+    )
+
+
+def _admitted_org(world: World) -> Target:
+    registration, _ = _fresh_registration(world, admit=True)
+    org = str(registration.organisation.id)
+    return Target({"organisation_id": org}, (registration.organisation.name,), {"reason": "investigation"})
+
+
+def _suspended_org(world: World) -> Target:
+    registration, _ = _fresh_registration(world, admit=True, suspend=True)
+    org = str(registration.organisation.id)
+    return Target({"organisation_id": org}, (registration.organisation.name,), {"reason": "cleared"})
+
+
+def _org_of(role: Role, body: Any = None, *secrets: str) -> Callable[[World], Target]:
+    def make(world: World) -> Target:
+        email = world.email_of(role)
+        org_id = world.org_id_of(email)
+        return Target({"organisation_id": org_id}, (org_id, *secrets), body)
+
+    return make
+
+
+def _person_investor(world: World) -> Target:
+    with unit_of_work(world.factory) as session:
+        org = repository.organisation_by_name(session, "investor", "Li Wei 李伟")
+        assert org is not None
+        org_id = str(org.id)
+    answers = {q.key: q.options[0].key for q in QUESTIONS}
+    return Target({"organisation_id": org_id}, (org_id, "Li Wei"), {"answers": answers})
+
+
+def _person_investor_read(world: World) -> Target:
+    target = _person_investor(world)
+    return Target(target.path_params, target.secrets)
+
+
+def _sme_document(world: World) -> Target:
+    sme = world.email_of(Role.ENTERPRISE_ADMIN)
+    response = world.client.post(
+        "/api/v1/documents",
+        data={"category": "financial_statement"},
+        files={"file": ("statement.pdf", b"%PDF-1.4 secret statement", "application/pdf")},
+        headers=bearer(world.tokens[sme]),
+    )
+    assert response.status_code == 201, response.text
+    doc = response.json()
+    return Target({"document_id": doc["id"]}, (doc["id"], doc["sha256"], "secret statement"))
+
+
+def _sme_consent(world: World) -> Target:
+    sme = world.email_of(Role.ENTERPRISE_ADMIN)
+    response = world.client.post(
+        "/api/v1/consents",
+        json={
+            "data_category": "financials",
+            "recipient_class": "investors",
+            "purpose": "listing secret",
+            "valid_until": "2030-01-01",
+        },
+        headers=bearer(world.tokens[sme]),
+    )
+    assert response.status_code == 201, response.text
+    return Target({"consent_id": response.json()["id"]}, (response.json()["id"], "listing secret"))
+
+
+def _sme_notification(world: World) -> Target:
+    sme = world.email_of(Role.ENTERPRISE_ADMIN)
+    notes = world.client.get("/api/v1/notifications", headers=bearer(world.tokens[sme])).json()
+    assert notes, "the demo SME has messages from its admittance"
+    return Target({"notification_id": notes[0]["id"]}, (notes[0]["id"], notes[0]["subject_en"]))
+
+
+_PEOPLE = [{"role": "director", "name": "Director Secret"}]
+_SERVICES = [
+    {"agency_type": "credit_rating", "service": "sme_credit_rating", "fee": "3100.00", "sla_hours": 72}
+]
+_ACCOUNT = {"bank_name": "Bank", "account_name": "Acct", "account_number": "6214830100099999"}
+_SUPERVISORS = (Role.OPERATOR_ADMIN, Role.REGULATOR)
+
+CASES += [
+    IdCase("read_qualification", _qualification, lambda w: _with_roles(w, *_SUPERVISORS), owner_allowed=True),
+    IdCase("decide_qualification", _decision, lambda w: _with_roles(w, Role.REGULATOR)),
+    IdCase("respond_to_qualification", _info_requested, lambda w: set(), owner_allowed=True),
+    IdCase("suspend_party", _admitted_org, lambda w: _with_roles(w, Role.REGULATOR)),
+    IdCase("reinstate_party", _suspended_org, lambda w: _with_roles(w, Role.REGULATOR)),
+    IdCase(
+        "read_enterprise",
+        _org_of(Role.ENTERPRISE_ADMIN, None, "Lvyuan"),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase(
+        "set_enterprise_people",
+        _org_of(Role.ENTERPRISE_ADMIN, _PEOPLE, "Lvyuan"),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+    ),
+    IdCase("read_investor", _person_investor_read, lambda w: {PERSON_EMAIL} | _with_roles(w, *_SUPERVISORS)),
+    IdCase("assess_risk_tolerance", _person_investor, lambda w: {PERSON_EMAIL}),
+    IdCase(
+        "read_agency",
+        _org_of(Role.AGENCY_ADMIN, None, "Chengxin"),
+        lambda w: _with_roles(w, Role.AGENCY_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase(
+        "set_agency_services",
+        _org_of(Role.AGENCY_ADMIN, _SERVICES, "Chengxin"),
+        lambda w: _with_roles(w, Role.AGENCY_ADMIN),
+    ),
+    IdCase(
+        "list_bank_accounts",
+        _org_of(Role.ENTERPRISE_ADMIN, None, "0000012345678"),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase(
+        "create_bank_account",
+        _org_of(Role.ENTERPRISE_ADMIN, _ACCOUNT),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+    ),
+    IdCase("read_document", _sme_document, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS)),
+    IdCase(
+        "download_document", _sme_document, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS)
+    ),
+    IdCase("revoke_consent", _sme_consent, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+    IdCase("mark_notification_read", _sme_notification, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+]
+
+PERSON_EMAIL = "investor@demo.yunrong.cn"
 
 
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -93,10 +93,25 @@ class Action(StrEnum):
     READ_AUDIT_LOG = "read_audit_log"
     VERIFY_AUDIT_LOG = "verify_audit_log"
     READ_OUTBOX = "read_outbox"
+    READ_PARTY = "read_party"
+    MANAGE_OWN_PROFILE = "manage_own_profile"
+    REVIEW_QUALIFICATIONS = "review_qualifications"
+    READ_QUALIFICATION = "read_qualification"
+    RESPOND_TO_REVIEW = "respond_to_review"
+    SUSPEND_PARTY = "suspend_party"
+    UPLOAD_DOCUMENT = "upload_document"
+    READ_DOCUMENT = "read_document"
+    MANAGE_CONSENTS = "manage_consents"
+    ASSESS_RISK_TOLERANCE = "assess_risk_tolerance"
+    READ_POLICY = "read_policy"
+    SET_LPR = "set_lpr"
+    READ_NOTIFICATIONS = "read_notifications"
 
 
 _EVERYONE = frozenset(Role)
 _ORG_ADMINS = frozenset({Role.ENTERPRISE_ADMIN, Role.AGENCY_ADMIN, Role.OPERATOR_ADMIN})
+#: Who answers for a reviewed party: its administrators (an investor answers for itself).
+_PARTY_ADMINS = frozenset({Role.ENTERPRISE_ADMIN, Role.INVESTOR, Role.AGENCY_ADMIN, Role.BANK_OFFICER})
 
 #: The permission matrix: role × action, in one place. Object-level scoping is done in services.
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -118,6 +133,19 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.READ_AUDIT_LOG: frozenset({Role.REGULATOR}),
     Action.VERIFY_AUDIT_LOG: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
     Action.READ_OUTBOX: frozenset({Role.OPERATOR_ADMIN}),
+    Action.READ_PARTY: _EVERYONE,
+    Action.MANAGE_OWN_PROFILE: _PARTY_ADMINS,
+    Action.REVIEW_QUALIFICATIONS: frozenset({Role.REGULATOR}),
+    Action.READ_QUALIFICATION: _EVERYONE,
+    Action.RESPOND_TO_REVIEW: _PARTY_ADMINS,
+    Action.SUSPEND_PARTY: frozenset({Role.REGULATOR}),
+    Action.UPLOAD_DOCUMENT: _PARTY_ADMINS | {Role.ENTERPRISE_STAFF, Role.AGENCY_ANALYST},
+    Action.READ_DOCUMENT: _EVERYONE,
+    Action.MANAGE_CONSENTS: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.ASSESS_RISK_TOLERANCE: frozenset({Role.INVESTOR}),
+    Action.READ_POLICY: _EVERYONE,
+    Action.SET_LPR: frozenset({Role.OPERATOR_ADMIN}),
+    Action.READ_NOTIFICATIONS: _EVERYONE,
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

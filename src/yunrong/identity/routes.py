@@ -25,6 +25,8 @@ from yunrong.identity.schemas import (
 )
 from yunrong.identity.tables import User
 from yunrong.kit.errors import InvalidInput
+from yunrong.parties import service as parties
+from yunrong.parties.model import REVIEWED_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -108,6 +110,8 @@ def create_organisation(session: DB, ctx: ApiCtx, body: OrganisationIn) -> Organ
     org = service.create_organisation(
         session, ctx=ctx, org_type=body.type, name=body.name, investor_kind=body.investor_kind
     )
+    if body.type in REVIEWED_TYPES:  # e.g. a custodian bank: it too waits for the regulator
+        parties.open_qualification(session, ctx=ctx, org=org)
     return OrganisationOut.model_validate(org)
 
 
@@ -166,6 +170,7 @@ def list_api_keys(session: DB, ctx: ApiCtx) -> list[ApiKeyOut]:
 
 @router.post("/api-keys", operation_id="create_api_key", response_model=ApiKeyCreatedOut, status_code=201)
 def create_api_key(session: DB, ctx: ApiCtx, body: ApiKeyIn) -> ApiKeyCreatedOut:
+    parties.require_admitted(session, ctx=ctx)  # machine access is business: admitted parties only
     key, full = service.create_api_key(session, ctx=ctx, name=body.name)
     return ApiKeyCreatedOut(**ApiKeyOut.model_validate(key).model_dump(), key=full)
 

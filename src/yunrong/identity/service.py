@@ -86,6 +86,19 @@ def create_organisation(
     investor_kind: InvestorKind | None = None,
 ) -> Organisation:
     require(ctx, Action.CREATE_ORGANISATION)
+    return insert_organisation(session, ctx=ctx, org_type=org_type, name=name, investor_kind=investor_kind)
+
+
+def insert_organisation(
+    session: Session,
+    *,
+    ctx: Context,
+    org_type: OrgType,
+    name: str,
+    investor_kind: InvestorKind | None = None,
+) -> Organisation:
+    """Create an organisation without a permission check: for the operator's create_organisation
+    above and for public self-registration, which checks its own rules."""
     name = name.strip()
     if not name:
         raise InvalidInput("name is required", [FieldProblem(("name",), "must not be empty")])
@@ -165,13 +178,52 @@ def create_user(
         ctx.actor.is_system or Role.OPERATOR_ADMIN in ctx.actor.roles or ctx.actor.organisation_id == org.id
     ):
         raise NotFound("no such organisation")
+    return insert_user(
+        session,
+        ctx=ctx,
+        settings=settings,
+        org=org,
+        email=email,
+        name=name,
+        password=password,
+        roles=roles,
+        enrol_totp=enrol_totp,
+    )
+
+
+def user_problems(
+    session: Session, *, email: str, name: str, password: str, taken_email_is_a_problem: bool = True
+) -> list[FieldProblem]:
+    """Every problem with a new user's e-mail, name and password (the e-mail lower-cased first)."""
     email = email.strip().lower()
     problems: list[FieldProblem] = []
-    if "@" not in email or len(email) > 254:
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
         problems.append(FieldProblem(("email",), "must be an e-mail address"))
+    elif taken_email_is_a_problem and repo.user_by_email(session, email) is not None:
+        problems.append(FieldProblem(("email",), "a user with this e-mail already exists"))
     if not name.strip():
         problems.append(FieldProblem(("name",), "must not be empty"))
     problems += [FieldProblem(("password",), p) for p in password_problems(password, email)]
+    return problems
+
+
+def insert_user(
+    session: Session,
+    *,
+    ctx: Context,
+    settings: Settings,
+    org: Organisation,
+    email: str,
+    name: str,
+    password: str,
+    roles: frozenset[Role],
+    enrol_totp: bool | None = None,
+) -> tuple[User, str | None]:
+    """Create a user without a permission check (callers check: create_user, self-registration)."""
+    email = email.strip().lower()
+    problems = user_problems(
+        session, email=email, name=name, password=password, taken_email_is_a_problem=False
+    )
     if not roles_valid_for(OrgType(org.type), roles):
         problems.append(FieldProblem(("roles",), f"not valid for a {org.type} organisation"))
     if problems:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from yunrong.deps import DB, ApiCtx
 from yunrong.messaging import service
 from yunrong.messaging.model import EventStatus
+from yunrong.parties.schemas import NotificationOut
 
 router = APIRouter(prefix="/api/v1", tags=["outbox"])
 
@@ -50,3 +51,28 @@ def read_outbox_event(session: DB, ctx: ApiCtx, event_id: uuid.UUID) -> OutboxEv
 )
 def requeue_outbox_event(session: DB, ctx: ApiCtx, event_id: uuid.UUID) -> OutboxEventOut:
     return OutboxEventOut.model_validate(service.requeue_dead(session, ctx=ctx, event_id=event_id))
+
+
+@router.get(
+    "/notifications", operation_id="list_notifications", response_model=list[NotificationOut], tags=["inbox"]
+)
+def list_notifications(
+    session: DB, ctx: ApiCtx, unread: bool = False, limit: int = Query(50, ge=1, le=200)
+) -> list[NotificationOut]:
+    """The caller's in-app messages, newest first."""
+    return [
+        NotificationOut.model_validate(n)
+        for n in service.list_notifications(session, ctx=ctx, unread_only=unread, limit=limit)
+    ]
+
+
+@router.post(
+    "/notifications/{notification_id}/read",
+    operation_id="mark_notification_read",
+    response_model=NotificationOut,
+    tags=["inbox"],
+)
+def mark_notification_read(session: DB, ctx: ApiCtx, notification_id: uuid.UUID) -> NotificationOut:
+    return NotificationOut.model_validate(
+        service.mark_read(session, ctx=ctx, notification_id=notification_id)
+    )

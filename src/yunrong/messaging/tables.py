@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yunrong.db import GUID, Base, UTCDateTime
@@ -34,3 +34,22 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Notification(Base):
+    """An in-app message to one user, in both languages (the page shows the user's language)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=uuid7)
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id"))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    subject_en: Mapped[str] = mapped_column(String(300))
+    subject_zh: Mapped[str] = mapped_column(String(300))
+    body_en: Mapped[str] = mapped_column(Text)
+    body_zh: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

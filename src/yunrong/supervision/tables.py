@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Date, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yunrong.db import GUID, Base, UTCDateTime
@@ -39,3 +40,15 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LprRate(Base):
+    """The one-year Loan Prime Rate, as published, from its effective date (maintained by the operator)."""
+
+    __tablename__ = "lpr_rates"
+
+    effective_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    one_year_percent: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    source: Mapped[str] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(254))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Parties: enterprises, investors, agencies, banks and the regulator (pure rules live here)."""
