@@ -31,11 +31,15 @@ orgs_app = typer.Typer(
     help="Organisations (custodian banks and the operator are created here).", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+lpr_app = typer.Typer(
+    help="The one-year Loan Prime Rate table behind the interest cap.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(lpr_app, name="lpr")
 
 out = Console()
 err = Console(stderr=True)
@@ -244,6 +248,57 @@ def audit_verify() -> None:
     if broken is not None:
         raise fail(f"audit chain broken at {broken}")
     out.print(f"audit chain intact: {checked} records verified", highlight=False)
+
+
+@lpr_app.command("set")
+def lpr_set(
+    effective_on: Annotated[str, typer.Argument(help="Effective date, YYYY-MM-DD.")],
+    percent: Annotated[str, typer.Argument(help="One-year LPR in percent, e.g. 3.00.")],
+    source: Annotated[str, typer.Option(help="Where the fixing was published.")] = "NIFC announcement",
+) -> None:
+    """Record a one-year LPR fixing (the operator maintains this table; the cap follows it)."""
+    from datetime import date
+    from decimal import Decimal, InvalidOperation
+
+    from yunrong.supervision import rates
+
+    try:
+        on = date.fromisoformat(effective_on)
+    except ValueError:
+        raise fail(f"effective date {effective_on!r} is not YYYY-MM-DD", 2) from None
+    try:
+        value = Decimal(percent)
+    except InvalidOperation:
+        raise fail(f"rate {percent!r} is not a number", 2) from None
+    if not Decimal(0) < value < Decimal(100) or value.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise fail("rate must be a percentage between 0 and 100 with at most 4 decimals", 2)
+    settings = get_settings()
+    with cli_session(settings, "lpr") as (session, ctx):
+        rates.set_rate(session, ctx=ctx, effective_on=on, percent=value, source=source)
+        cap = rates.cap_on(session, settings.policy, on)
+    out.print(
+        f"one-year LPR {value}% from {on}; interest cap under {settings.policy_profile}: "
+        f"{cap if cap is not None else 'none'}%",
+        highlight=False,
+    )
+
+
+@lpr_app.command("list")
+def lpr_list() -> None:
+    """Show the LPR table, newest first."""
+    from yunrong.supervision import rates
+
+    settings = get_settings()
+    with cli_session(settings, "lpr") as (session, _ctx):
+        rows = [
+            (r.effective_on.isoformat(), str(r.one_year_percent), r.source) for r in rates.list_rates(session)
+        ]
+    table = Table(title="One-year LPR")
+    for column in ("effective on", "percent", "source"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def main() -> None:

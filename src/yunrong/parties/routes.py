@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from yunrong.deps import DB, ApiCtx, SettingsDep, anonymous_context
+from yunrong.identity.security import totp_uri
 from yunrong.identity.tables import Organisation
 from yunrong.kit.clock import business_date
 from yunrong.kit.money import Money
@@ -51,6 +52,8 @@ def registration_out(reg: parties.Registration) -> RegistrationOut:
         qualification_id=reg.qualification.id,
         qualification_ref=reg.qualification.ref,
         status=QualificationStatus(reg.qualification.status),
+        totp_secret=reg.totp_secret,
+        totp_uri=totp_uri(reg.totp_secret, reg.user.email) if reg.totp_secret else None,
     )
 
 

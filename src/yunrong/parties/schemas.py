@@ -140,6 +140,12 @@ class RegistrationOut(BaseModel):
     qualification_id: uuid.UUID
     qualification_ref: str
     status: QualificationStatus
+    totp_secret: str | None = Field(
+        default=None, description="For agency users, who must use two-factor: the TOTP secret, shown once."
+    )
+    totp_uri: str | None = Field(
+        default=None, description="otpauth:// URI of the same secret, for a QR code."
+    )
 
 
 class DecisionIn(Strict):

@@ -74,6 +74,8 @@ class Registration:
     organisation: Organisation
     user: User
     qualification: Qualification
+    #: For roles that need two-factor: the TOTP secret, to show the applicant once.
+    totp_secret: str | None = None
 
 
 # --- small helpers ---------------------------------------------------------------------------------
@@ -191,11 +193,11 @@ def _new_party(
     applicant_name: str,
     applicant_password: str,
     role: Role,
-) -> tuple[Organisation, User, Context]:
+) -> tuple[Organisation, User, Context, str | None]:
     org = identity.insert_organisation(
         session, ctx=ctx, org_type=org_type, name=name, investor_kind=investor_kind
     )
-    user, _ = identity.insert_user(
+    user, totp_secret = identity.insert_user(
         session,
         ctx=ctx,
         settings=settings,
@@ -208,7 +210,7 @@ def _new_party(
     applicant_ctx = Context(
         actor=actor_for(user, org, "registration"), clock=ctx.clock, request_id=ctx.request_id
     )
-    return org, user, applicant_ctx
+    return org, user, applicant_ctx, totp_secret
 
 
 # --- registration ----------------------------------------------------------------------------------
@@ -252,7 +254,7 @@ def register_enterprise(
     decision = size.classify(
         industry, employees=e.employees, revenue_minor=revenue, total_assets_minor=assets
     )
-    org, user, applicant_ctx = _new_party(
+    org, user, applicant_ctx, totp_secret = _new_party(
         session,
         ctx=ctx,
         settings=settings,
@@ -292,7 +294,7 @@ def register_enterprise(
         _add_bank_account(session, settings=settings, org_id=org.id, account=data.bank_account, ctx=ctx)
     session.flush()
     qualification = open_qualification(session, ctx=applicant_ctx, org=org)
-    return Registration(org, user, qualification)
+    return Registration(org, user, qualification, totp_secret)
 
 
 def register_investor(
@@ -360,7 +362,7 @@ def register_investor(
     problems += _applicant_problems(session, data)
     if problems:
         raise InvalidInput("the registration has problems; nothing was saved", problems)
-    org, user, applicant_ctx = _new_party(
+    org, user, applicant_ctx, totp_secret = _new_party(
         session,
         ctx=ctx,
         settings=settings,
@@ -399,7 +401,7 @@ def register_investor(
         _add_bank_account(session, settings=settings, org_id=org.id, account=data.bank_account, ctx=ctx)
     session.flush()
     qualification = open_qualification(session, ctx=applicant_ctx, org=org)
-    return Registration(org, user, qualification)
+    return Registration(org, user, qualification, totp_secret)
 
 
 def _public_key_problem(value: str) -> str | None:
@@ -439,7 +441,7 @@ def register_agency(
         problems.append(FieldProblem(("agency", "name"), "an agency with this name is already registered"))
     if problems:
         raise InvalidInput("the registration has problems; nothing was saved", problems)
-    org, user, applicant_ctx = _new_party(
+    org, user, applicant_ctx, totp_secret = _new_party(
         session,
         ctx=ctx,
         settings=settings,
@@ -465,7 +467,7 @@ def register_agency(
     _replace_services(session, org_id=org.id, services=a.services)
     session.flush()
     qualification = open_qualification(session, ctx=applicant_ctx, org=org)
-    return Registration(org, user, qualification)
+    return Registration(org, user, qualification, totp_secret)
 
 
 def _services_problems(
