@@ -8,6 +8,7 @@ PostgreSQL is a failure, not a silent skip.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -92,32 +93,44 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture(scope="session")
-def backend_engine(backend_url: str) -> Iterator[Engine]:
+def backend_engine(backend_url: str) -> Iterator[Engine | None]:
+    """PostgreSQL: one engine for the run (tables are truncated after each test). SQLite: none;
+    each test gets a fresh copy of the migrated file instead, since the ledger's triggers rightly
+    refuse to delete its rows."""
+    if backend_url.startswith("sqlite"):
+        yield None
+        return
     engine = make_engine(backend_url)
     yield engine
     engine.dispose()
 
 
-def _empty_all_tables(engine: Engine) -> None:
+def _truncate_all_tables(engine: Engine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
-def engine(backend_engine: Engine) -> Iterator[Engine]:
-    """The backend's engine; every table is emptied after the test."""
-    yield backend_engine
-    _empty_all_tables(backend_engine)
-
-
-@pytest.fixture
-def db_url(engine: Engine, backend_url: str) -> str:
+def db_url(backend_url: str, tmp_path: Path) -> str:
+    if backend_url.startswith("sqlite"):
+        template = Path(make_url(backend_url).database or "")
+        copy = tmp_path / "test.db"
+        shutil.copyfile(template, copy)
+        return f"sqlite:///{copy}"
     return backend_url
+
+
+@pytest.fixture
+def engine(backend_engine: Engine | None, db_url: str) -> Iterator[Engine]:
+    """An engine on an empty, migrated database of the test's backend."""
+    if backend_engine is None:
+        engine = make_engine(db_url)
+        yield engine
+        engine.dispose()
+        return
+    yield backend_engine
+    _truncate_all_tables(backend_engine)
 
 
 @pytest.fixture

@@ -2,8 +2,16 @@
 
 from yunrong.db import Base
 from yunrong.identity import tables as identity_tables
+from yunrong.ledger import tables as ledger_tables
 from yunrong.messaging import tables as messaging_tables
 from yunrong.parties import tables as parties_tables
 from yunrong.supervision import tables as supervision_tables
 
-__all__ = ["Base", "identity_tables", "messaging_tables", "parties_tables", "supervision_tables"]
+__all__ = [
+    "Base",
+    "identity_tables",
+    "ledger_tables",
+    "messaging_tables",
+    "parties_tables",
+    "supervision_tables",
+]

@@ -1,0 +1,97 @@
+"""Idempotency keys for money-moving commands.
+
+The key is claimed *before* the command runs, in a savepoint of the same transaction, so the key
+and the command's effect commit together or not at all. A replay with the same request returns
+the first result; the same key with another request is a 409. On PostgreSQL a concurrent request
+with the same key waits on the unique index until the first commits, then replays it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from yunrong.identity.model import Context
+from yunrong.kit.errors import FieldProblem, InvalidInput
+from yunrong.ledger.model import IdempotencyConflict
+from yunrong.ledger.tables import IdempotencyKey
+from yunrong.supervision.model import canonical_json
+
+MAX_KEY_LENGTH = 200
+
+
+def request_hash(operation: str, request: Any) -> str:
+    return hashlib.sha256(canonical_json({"operation": operation, "request": request}).encode()).hexdigest()
+
+
+def scope_of(ctx: Context) -> str:
+    """Keys are per organisation (a machine client and its colleagues share one namespace)."""
+    return str(ctx.actor.organisation_id) if ctx.actor.organisation_id else f"system:{ctx.actor.email}"
+
+
+def run_once(
+    session: Session,
+    *,
+    ctx: Context,
+    key: str | None,
+    operation: str,
+    request: Any,
+    command: Callable[[], tuple[int, dict[str, Any]]],
+) -> tuple[int, dict[str, Any], bool]:
+    """Run ``command`` once per (scope, key). Returns (status, body, replayed)."""
+    if not key or not key.strip():
+        raise InvalidInput(
+            "money-moving requests need an Idempotency-Key header",
+            [FieldProblem(("header", "Idempotency-Key"), "required")],
+        )
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            "the idempotency key is too long or not printable",
+            [FieldProblem(("header", "Idempotency-Key"), f"1 to {MAX_KEY_LENGTH} printable characters")],
+        )
+    scope = scope_of(ctx)
+    digest = request_hash(operation, request)
+    existing = _find(session, scope, key)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    IdempotencyKey(
+                        scope=scope,
+                        key=key,
+                        operation=operation,
+                        request_hash=digest,
+                        status_code=0,
+                        response={},
+                        created_at=ctx.now(),
+                    )
+                )
+                session.flush()
+        except IntegrityError:
+            existing = _find(session, scope, key)
+            if existing is None:  # pragma: no cover - the other request rolled back; let the client retry
+                raise IdempotencyConflict("a request with this key is still in progress; retry") from None
+    if existing is not None:
+        if existing.request_hash != digest or existing.operation != operation:
+            raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+        return existing.status_code, existing.response, True
+    status, body = command()
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .values(status_code=status, response=body)
+    )
+    return status, body, False
+
+
+def _find(session: Session, scope: str, key: str) -> IdempotencyKey | None:
+    return session.execute(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
