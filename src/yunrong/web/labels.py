@@ -5,10 +5,23 @@ Every label is an English message id marked with ``N_`` and translated when a pa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from yunrong.identity.model import InvestorKind, OrgType, Portal, Role
 from yunrong.messaging.model import EventStatus
+from yunrong.parties.model import (
+    AgencyType,
+    DataCategory,
+    DocumentCategory,
+    FundsSource,
+    InstitutionType,
+    PersonRole,
+    QualificationStatus,
+    RecipientClass,
+)
+from yunrong.parties.risk import RiskLevel
+from yunrong.web import i18n
 from yunrong.web.i18n import N_
 
 ROLE_LABELS: dict[str, str] = {
@@ -51,6 +64,110 @@ EVENT_STATUS_LABELS: dict[str, str] = {
     EventStatus.DEAD: N_("Dead"),
 }
 
+QUALIFICATION_STATUS_LABELS: dict[str, str] = {
+    QualificationStatus.PENDING: N_("Pending review"),
+    QualificationStatus.INFO_REQUESTED: N_("Information requested"),
+    QualificationStatus.AWAITING_SECOND_APPROVAL: N_("Awaiting second approval"),
+    QualificationStatus.APPROVED: N_("Approved"),
+    QualificationStatus.REJECTED: N_("Rejected"),
+    QualificationStatus.SUSPENDED: N_("Suspended"),
+}
+
+#: What happened in a qualification's history (``QualificationEvent.action``).
+REVIEW_EVENT_LABELS: dict[str, str] = {
+    "submit": N_("Submitted"),
+    "approve": N_("Approve"),
+    "reject": N_("Reject"),
+    "request_info": N_("Request information"),
+    "respond": N_("Applicant responded"),
+    "suspend": N_("Suspend"),
+    "reinstate": N_("Reinstate"),
+}
+
+INSTITUTION_TYPE_LABELS: dict[str, str] = {
+    InstitutionType.BANK: N_("Bank"),
+    InstitutionType.SMALL_LOAN_COMPANY: N_("Small-loan company"),
+    InstitutionType.FUND: N_("Fund"),
+    InstitutionType.GUARANTEE_COMPANY: N_("Guarantee company"),
+}
+
+AGENCY_TYPE_LABELS: dict[str, str] = {
+    AgencyType.AUTHENTICATION: N_("Authentication"),
+    AgencyType.APPRAISAL: N_("Appraisal"),
+    AgencyType.CREDIT_RATING: N_("Credit rating"),
+    AgencyType.IP_VALUATION: N_("Intellectual-property valuation"),
+    AgencyType.INSURANCE: N_("Insurance"),
+    AgencyType.GUARANTEE: N_("Guarantee"),
+    AgencyType.LOGISTICS_MONITORING: N_("Logistics monitoring"),
+}
+
+FUNDS_SOURCE_LABELS: dict[str, str] = {
+    FundsSource.SALARY: N_("Salary"),
+    FundsSource.BUSINESS_INCOME: N_("Business income"),
+    FundsSource.INVESTMENT_INCOME: N_("Investment income"),
+    FundsSource.SAVINGS: N_("Savings"),
+    FundsSource.PROPERTY_SALE: N_("Sale of property"),
+    FundsSource.INHERITANCE: N_("Inheritance"),
+    FundsSource.OWN_CAPITAL: N_("Own capital"),
+    FundsSource.CLIENT_FUNDS_UNDER_MANDATE: N_("Client funds under mandate"),
+}
+
+PERSON_ROLE_LABELS: dict[str, str] = {
+    PersonRole.SHAREHOLDER: N_("Shareholder"),
+    PersonRole.LEGAL_REPRESENTATIVE: N_("Legal representative"),
+    PersonRole.DIRECTOR: N_("Director"),
+    PersonRole.SUPERVISOR: N_("Supervisor"),
+    PersonRole.ACTUAL_CONTROLLER: N_("Actual controller"),
+}
+
+DOCUMENT_CATEGORY_LABELS: dict[str, str] = {
+    DocumentCategory.BUSINESS_LICENCE: N_("Business licence"),
+    DocumentCategory.FINANCIAL_STATEMENT: N_("Financial statement"),
+    DocumentCategory.ID_DOCUMENT: N_("Identity document"),
+    DocumentCategory.AGENCY_LICENCE: N_("Agency licence"),
+    DocumentCategory.SUPPORTING: N_("Supporting document"),
+}
+
+DATA_CATEGORY_LABELS: dict[str, str] = {
+    DataCategory.IDENTITY: N_("Identity and registration"),
+    DataCategory.FINANCIALS: N_("Financials"),
+    DataCategory.OWNERSHIP: N_("Ownership and key people"),
+    DataCategory.ATTESTATIONS: N_("Agency attestations"),
+    DataCategory.CREDIT_SCORE: N_("Credit score"),
+    DataCategory.BANK_FLOWS: N_("Bank flows"),
+    DataCategory.TAX_AND_SOCIAL_INSURANCE: N_("Tax and social insurance"),
+    DataCategory.ECOMMERCE: N_("E-commerce data"),
+    DataCategory.SUPPLY_CHAIN: N_("Supply-chain data"),
+}
+
+RECIPIENT_CLASS_LABELS: dict[str, str] = {
+    RecipientClass.INVESTORS: N_("Individual investors"),
+    RecipientClass.INSTITUTIONS: N_("Institutional investors"),
+    RecipientClass.AGENCIES: N_("Service agencies"),
+}
+
+RISK_LEVEL_LABELS: dict[str, str] = {
+    RiskLevel.C1: N_("C1 · conservative"),
+    RiskLevel.C2: N_("C2 · cautious"),
+    RiskLevel.C3: N_("C3 · balanced"),
+    RiskLevel.C4: N_("C4 · growth"),
+    RiskLevel.C5: N_("C5 · aggressive"),
+}
+
+#: Every label table of the parties pages, reachable in templates as ``lbl.<name>[value]``.
+PARTY_LABELS: dict[str, dict[str, str]] = {
+    "status": QUALIFICATION_STATUS_LABELS,
+    "event": REVIEW_EVENT_LABELS,
+    "institution_type": INSTITUTION_TYPE_LABELS,
+    "agency_type": AGENCY_TYPE_LABELS,
+    "funds_source": FUNDS_SOURCE_LABELS,
+    "person_role": PERSON_ROLE_LABELS,
+    "document_category": DOCUMENT_CATEGORY_LABELS,
+    "data_category": DATA_CATEGORY_LABELS,
+    "recipient_class": RECIPIENT_CLASS_LABELS,
+    "risk_level": RISK_LEVEL_LABELS,
+}
+
 #: Titles and messages raised by services and the framework: extracted here so that pages can show
 #: them translated (they reach the page as English text).
 KNOWN_MESSAGES: tuple[str, ...] = (
@@ -77,7 +194,128 @@ KNOWN_MESSAGES: tuple[str, ...] = (
     N_("wrong or expired code"),
     N_("1 to 100 characters"),
     N_("no such API key"),
+    # parties: registration and the admittance review
+    N_("the registration has problems; nothing was saved"),
+    N_("an enterprise with this credit code is already registered"),
+    N_("an enterprise with this name is already registered"),
+    N_("an investor with this ID number is already registered"),
+    N_("an investor with this credit code is already registered"),
+    N_("an agency with this credit code is already registered"),
+    N_("an agency with this name is already registered"),
+    N_("a user with this e-mail already exists"),
+    N_("must be an e-mail address"),
+    N_("must be at most 256 characters"),
+    N_("must not contain the e-mail address"),
+    N_("must not be in the future"),
+    N_("required for an individual investor"),
+    N_("required for an institution"),
+    N_("investors must be adults (18 or older)"),
+    N_("only institutions have a type and credit code"),
+    N_("institutions register with a credit code"),
+    N_("the first 17 characters must be digits"),
+    N_("the last character must be a digit or X"),
+    N_("must be base64"),
+    N_("must be a 32-byte Ed25519 public key"),
+    N_("is not an Ed25519 public key"),
+    N_("the agency is not registered for this type"),
+    N_("listed twice"),
+    N_("not answered"),
+    N_("unknown question"),
+    N_("the questionnaire is incomplete"),
+    N_("every decision needs a reason"),
+    N_("the first approval was yours; a different regulator must approve"),
+    N_("A second, different regulator must approve"),
+    N_("This decision is not possible now"),
+    N_("A reason is required"),
+    N_("is empty"),
+    N_("must be a PDF, PNG or JPEG file"),
+    N_("the upload was refused; nothing was stored"),
+    N_("must be after today"),
+    N_("a consent must last beyond today"),
+    N_("no such qualification"),
+    N_("no such document"),
+    N_("no such consent"),
+    N_("no such message"),
+    N_("no such party under review"),
+    N_("registration submitted"),
+    # pydantic validation, by error type (see the registration pages)
+    N_("Required."),
+    N_("Enter an amount, e.g. 1250000.00."),
+    N_("Enter a date as YYYY-MM-DD."),
+    N_("Enter a whole number."),
+    N_("Not in the expected format."),
+    N_("Choose one of the options."),
+    N_("Too long."),
+    N_("Out of range."),
+    N_("Invalid value."),
+    N_("Choose at least one."),
 )
+
+#: Service messages that carry a value: the English pattern and its translatable template.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), template)
+    for pattern, template in (
+        (r"^must be 18 characters \(got (?P<n>\d+)\)$", N_("must be 18 characters (got %(n)s)")),
+        (r"^must be 6 digits \(got (?P<c>.+)\)$", N_("must be 6 digits (got %(c)s)")),
+        (r"^check character should be (?P<c>\S+)$", N_("check character should be %(c)s")),
+        (r"^unknown province code (?P<c>\S+)$", N_("unknown province code %(c)s")),
+        (
+            r"^unknown administrative division code (?P<c>\S+)$",
+            N_("unknown administrative division code %(c)s"),
+        ),
+        (
+            r"^contains a character not allowed \(I, O, S, V, Z or lowercase\): (?P<c>.+)$",
+            N_("contains a character not allowed (I, O, S, V, Z or lowercase): %(c)s"),
+        ),
+        (
+            r"^positions 3–8 must be a 6-digit administrative division code \(got (?P<c>.+)\)$",
+            N_("positions 3–8 must be a 6-digit administrative division code (got %(c)s)"),
+        ),
+        (
+            r"^positions 7–14 must be a real birth date YYYYMMDD \(got (?P<c>.+)\)$",
+            N_("positions 7–14 must be a real birth date YYYYMMDD (got %(c)s)"),
+        ),
+        (r"^birth date (?P<c>\S+) is in the future$", N_("birth date %(c)s is in the future")),
+        (
+            r"^unknown industry section (?P<c>.+): expected an upper-case letter A–T$",
+            N_("unknown industry section %(c)s: expected an upper-case letter A–T"),
+        ),
+        (
+            r"^industry code needs 2, 3 or 4 digits after the section letter \(got (?P<c>.+)\)$",
+            N_("industry code needs 2, 3 or 4 digits after the section letter (got %(c)s)"),
+        ),
+        (r"^unknown industry division (?P<c>\S+)$", N_("unknown industry division %(c)s")),
+        (
+            r"^division (?P<d>\S+) belongs to section (?P<s>\S+), not (?P<t>\S+)$",
+            N_("division %(d)s belongs to section %(s)s, not %(t)s"),
+        ),
+        (r"^must be at least (?P<n>\d+) characters$", N_("must be at least %(n)s characters")),
+        (r"^unknown option (?P<c>.+)$", N_("unknown option %(c)s")),
+        (r"^is larger than (?P<n>\d+) MB$", N_("is larger than %(n)s MB")),
+        (
+            r"^cannot (?P<verb>[a-z ]+) a qualification that is (?P<status>[a-z_]+)$",
+            N_("this decision is not possible while the qualification is %(status)s"),
+        ),
+    )
+)
+
+
+def translate_message(locale: str, message: str) -> str:
+    """A service or validation message in the page's language: exact catalogue entries first, then
+    the messages that carry a value (credit codes, counts…); anything else is shown as it came."""
+    translated = i18n.gettext(locale, message)
+    if translated != message or locale == i18n.EN:
+        return translated
+    for pattern, template in _PATTERNS:
+        found = pattern.match(message)
+        if found:
+            values = found.groupdict()
+            if "status" in values:
+                values["status"] = i18n.gettext(
+                    locale, QUALIFICATION_STATUS_LABELS.get(values["status"], values["status"])
+                )
+            return i18n.gettext(locale, template, **values)
+    return message
 
 
 @dataclass(frozen=True)
@@ -87,14 +325,27 @@ class NavItem:
 
 
 NAV: dict[Portal, tuple[NavItem, ...]] = {
-    Portal.ENTERPRISE: (NavItem("/enterprise", N_("Dashboard")),),
-    Portal.INVESTOR: (NavItem("/investor", N_("Dashboard")),),
-    Portal.AGENCY: (NavItem("/agency", N_("Dashboard")),),
-    Portal.BANK: (NavItem("/bank", N_("Dashboard")),),
-    Portal.REGULATOR: (NavItem("/regulator", N_("Dashboard")), NavItem("/regulator/audit", N_("Audit log"))),
+    Portal.ENTERPRISE: (
+        NavItem("/enterprise", N_("Dashboard")),
+        NavItem("/qualification", N_("Admittance")),
+        NavItem("/enterprise/consents", N_("Consents")),
+    ),
+    Portal.INVESTOR: (
+        NavItem("/investor", N_("Dashboard")),
+        NavItem("/qualification", N_("Admittance")),
+        NavItem("/investor/risk", N_("Risk profile")),
+    ),
+    Portal.AGENCY: (NavItem("/agency", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
+    Portal.BANK: (NavItem("/bank", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
+    Portal.REGULATOR: (
+        NavItem("/regulator", N_("Dashboard")),
+        NavItem("/regulator/queue", N_("Review queue")),
+        NavItem("/regulator/audit", N_("Audit log")),
+    ),
     Portal.OPERATOR: (
         NavItem("/operator", N_("Dashboard")),
         NavItem("/operator/organisations", N_("Organisations")),
+        NavItem("/operator/lpr", N_("LPR")),
         NavItem("/operator/outbox", N_("Outbox")),
     ),
 }

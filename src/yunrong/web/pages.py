@@ -28,6 +28,8 @@ from yunrong.kit.errors import Conflict, InvalidInput, NotFound
 from yunrong.kit.pagination import PageRequest
 from yunrong.messaging import service as messaging
 from yunrong.messaging.model import EventStatus
+from yunrong.parties import service as parties
+from yunrong.parties.model import REVIEWED_TYPES
 from yunrong.supervision import service as supervision
 from yunrong.web import i18n
 from yunrong.web.i18n import N_
@@ -197,6 +199,14 @@ def _dashboard_view(portal: Portal) -> Callable[[Request, Session], Response]:
         elif portal is Portal.REGULATOR:
             panels["org_counts"] = _organisation_counts(session, ctx)
             panels["records"] = supervision.list_records(session, ctx=ctx, page=PageRequest(limit=8)).items
+            panels["queue_count"] = len(parties.list_pending(session, ctx=ctx))
+        if portal in (Portal.ENTERPRISE, Portal.INVESTOR, Portal.AGENCY, Portal.BANK):
+            try:
+                qualification, _ = parties.my_qualification(session, ctx=ctx)
+            except NotFound:
+                pass
+            else:
+                panels["admittance"] = qualification
         return render(request, "dashboard.html", org=org, dashboard=portal.value, **panels)
 
     view.__name__ = f"{portal.value}_dashboard"
@@ -297,9 +307,12 @@ def organisations_create(
         errors["name"] = N_("At most 200 characters.")
     if not errors and org_type is not None:
         try:
+            ctx = page_context(request, actor)
             org = identity.create_organisation(
-                session, ctx=page_context(request, actor), org_type=org_type, name=name, investor_kind=kind
+                session, ctx=ctx, org_type=org_type, name=name, investor_kind=kind
             )
+            if org_type in REVIEWED_TYPES:  # as the API does: a custodian bank too waits for the regulator
+                parties.open_qualification(session, ctx=ctx, org=org)
         except InvalidInput as exc:
             for problem in exc.problems:
                 errors[str(problem.loc[0])] = problem.msg
@@ -432,3 +445,10 @@ def account_api_key_revoke(request: Request, session: DB, key_id: str) -> Respon
     except (ValueError, NotFound):
         return render_error(request, 404, N_("Not found"), N_("no such API key"))
     return RedirectResponse("/account?done=revoked", status_code=303)
+
+
+# The parties' pages: registration, the admittance review, inbox, consents, risk profile, LPR.
+from yunrong.web import party_pages, registration_pages  # noqa: E402
+
+router.include_router(registration_pages.router)
+router.include_router(party_pages.router)

@@ -19,6 +19,7 @@ from yunrong.config import Settings
 from yunrong.identity import security
 from yunrong.identity.model import PORTAL_ACTION, Action, Actor, Context, Portal
 from yunrong.kit.errors import PermissionDenied
+from yunrong.messaging import service as messaging
 from yunrong.observability import request_id_var
 from yunrong.web import i18n
 from yunrong.web.i18n import N_
@@ -27,8 +28,10 @@ from yunrong.web.labels import (
     INVESTOR_KIND_LABELS,
     NAV,
     ORG_TYPE_LABELS,
+    PARTY_LABELS,
     PORTAL_LABELS,
     ROLE_LABELS,
+    translate_message,
 )
 
 
@@ -99,10 +102,13 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         "event_status_labels": EVENT_STATUS_LABELS,
         "fmt_dt": _datetime_formatter(settings),
         # Plain (escaped) translation of a message that is held in a variable, e.g. a service error.
-        "tr": lambda message: i18n.gettext(locale, message),
+        "tr": lambda message: translate_message(locale, message),
+        "lbl": PARTY_LABELS,
+        "unread_count": getattr(request.state, "unread_count", 0),
         "demo": settings.demo,
         "errors": {},
         "form": {},
+        "lists": {},
     }
     values.update(context)
     html = i18n.environment(locale).get_template(template).render(values)
@@ -186,6 +192,8 @@ def guard(request: Request, session: Session, portal: Portal | None, *actions: A
     needed = ([PORTAL_ACTION[portal]] if portal else []) + list(actions)
     if not all(actor.can(action) for action in needed):
         return _forbidden(request)
+    if actor.can(Action.READ_NOTIFICATIONS):  # the badge beside "Inbox" in the navigation
+        request.state.unread_count = messaging.count_unread(session, ctx=page_context(request, actor))
     return actor
 
 
