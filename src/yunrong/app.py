@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yunrong import __version__, problems
 from yunrong.config import Settings, get_settings
+from yunrong.custody.routes import router as custody_router
 from yunrong.db import make_engine, make_sessionmaker
 from yunrong.identity.routes import router as identity_router
 from yunrong.kit.clock import Clock, SystemClock
@@ -134,6 +135,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(outbox_router)
     app.include_router(parties_router)
+    app.include_router(custody_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

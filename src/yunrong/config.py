@@ -52,6 +52,32 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0, description="Outbox worker idle poll interval.")
     worker_batch: int = Field(default=20, ge=1, description="Events a worker claims per round.")
     outbox_max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")
+    outbox_lease_seconds: int = Field(
+        default=300, ge=5, description="How long a worker owns a claimed event before another may retry it."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where this platform is reached (the bank's callbacks go here).",
+    )
+    bank_callback_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the custodian bank's signed callbacks (default: derived from secret_key).",
+    )
+    simbank_failure_rate: float = Field(
+        default=0.05, ge=0, le=1, description="Simulated bank: share of instructions it fails."
+    )
+    simbank_duplicate_rate: float = Field(
+        default=0.15, ge=0, le=1, description="Simulated bank: share of callbacks it sends twice."
+    )
+    simbank_max_delay_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description="Simulated bank: longest delay before a callback (out of order below it).",
+    )
+    simbank_callback_mode: str = Field(
+        default="http",
+        description="Simulated bank: 'http' posts callbacks to public_url; 'direct' applies them in-process.",
+    )
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
 
     @field_validator("policy_profile")

@@ -1,5 +1,7 @@
 """Imports every feature's tables so that ``Base.metadata`` is complete (migrations, tests)."""
 
+from yunrong.custody import simbank as custody_simbank
+from yunrong.custody import tables as custody_tables
 from yunrong.db import Base
 from yunrong.identity import tables as identity_tables
 from yunrong.ledger import tables as ledger_tables
@@ -9,6 +11,8 @@ from yunrong.supervision import tables as supervision_tables
 
 __all__ = [
     "Base",
+    "custody_simbank",
+    "custody_tables",
     "identity_tables",
     "ledger_tables",
     "messaging_tables",

@@ -436,6 +436,67 @@ CASES += [
 PERSON_EMAIL = "investor@demo.yunrong.cn"
 
 
+# --- custody ---------------------------------------------------------------------------------------
+
+
+def _person_deposit(world: World) -> dict[str, Any]:
+    from sqlalchemy import select as _select
+
+    from yunrong.parties.tables import BankAccount
+
+    person = PERSON_EMAIL
+    org_id = world.org_id_of(person)
+    with unit_of_work(world.factory) as session:
+        account = session.scalars(
+            _select(BankAccount).where(BankAccount.organisation_id == uuid.UUID(org_id))
+        ).first()
+        assert account is not None
+        account.verified_at = world.ctx.now()
+        account_id = str(account.id)
+    response = world.client.post(
+        "/api/v1/deposits",
+        json={"amount": "12.34", "bank_account_id": account_id},
+        headers={**bearer(world.tokens[person]), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def _instruction(world: World) -> Target:
+    deposit = _person_deposit(world)
+    return Target({"instruction_id": deposit["id"]}, (deposit["id"], deposit["ref"]))
+
+
+def _statement(world: World) -> Target:
+    _person_deposit(world)
+    accounts = world.client.get("/api/v1/me/accounts", headers=bearer(world.tokens[PERSON_EMAIL])).json()
+    account = next(a for a in accounts if a["purpose"] == "investor_available")
+    return Target({"account_id": account["id"]}, (account["id"], account["code"]))
+
+
+def _sme_bank_account(world: World) -> Target:
+    sme = world.email_of(Role.ENTERPRISE_ADMIN)
+    org_id = world.org_id_of(sme)
+    accounts = world.client.get(
+        f"/api/v1/organisations/{org_id}/bank-accounts", headers=bearer(world.tokens[sme])
+    )
+    account = accounts.json()[0]
+    return Target(
+        {"bank_account_id": account["id"]}, (account["id"],), {"evidence": "bank confirmation letter"}
+    )
+
+
+CASES += [
+    IdCase(
+        "read_custodian_instruction",
+        _instruction,
+        lambda w: {PERSON_EMAIL} | _with_roles(w, Role.BANK_OFFICER, *_SUPERVISORS),
+    ),
+    IdCase("read_account_statement", _statement, lambda w: {PERSON_EMAIL} | _with_roles(w, *_SUPERVISORS)),
+    IdCase("verify_bank_account", _sme_bank_account, lambda w: _with_roles(w, Role.AGENCY_ADMIN)),
+]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

@@ -15,7 +15,7 @@ from yunrong.config import Settings
 from yunrong.db import unit_of_work
 from yunrong.identity.model import Context
 from yunrong.kit.clock import FrozenClock
-from yunrong.messaging.handlers import DeliveryContext
+from yunrong.messaging.handlers import DeliveryContext, Event
 from yunrong.messaging.model import EventStatus
 from yunrong.messaging.service import emit, requeue_dead
 from yunrong.messaging.tables import OutboxEvent
@@ -66,7 +66,7 @@ def test_failures_back_off_then_dead_letter_then_requeue(
 ) -> None:
     attempts: list[str] = []
 
-    def flaky(event: OutboxEvent, ctx: DeliveryContext) -> None:
+    def flaky(event: Event, ctx: DeliveryContext) -> None:
         attempts.append(str(event.id))
         raise ConnectionError("the agency's server is down")
 
@@ -105,21 +105,39 @@ def test_unknown_topic_goes_straight_to_dead(
 def test_a_handler_database_write_is_undone_when_it_fails(
     factory: sessionmaker[Session], system_ctx: Context, settings: Settings, clock: FrozenClock
 ) -> None:
-    from sqlalchemy.orm import object_session
-
     from yunrong.supervision import service as audit
     from yunrong.supervision.tables import AuditRecord
 
-    def half_done(event: OutboxEvent, ctx: DeliveryContext) -> None:
-        session = object_session(event)
-        assert session is not None
-        audit.record(session, ctx=system_ctx, action="half.done", object_type="x", object_id="1")
-        raise RuntimeError("crash after a write")
+    def half_done(event: Event, ctx: DeliveryContext) -> None:
+        with unit_of_work(ctx.factory) as session:
+            audit.record(session, ctx=system_ctx, action="half.done", object_type="x", object_id="1")
+            raise RuntimeError("crash after a write")
 
     _emit(factory, system_ctx, 1)
     deliver_due(factory, settings=settings, clock=clock, worker_id="w", handlers={"test.topic": half_done})
     with unit_of_work(factory) as session:
         assert session.scalars(select(AuditRecord).where(AuditRecord.action == "half.done")).all() == []
+        event = session.scalars(select(OutboxEvent)).one()
+        assert event.status == EventStatus.PENDING.value
+        assert event.last_error == "RuntimeError: crash after a write"
+
+
+def test_a_claimed_event_is_leased_and_retried_if_its_worker_dies(
+    factory: sessionmaker[Session], system_ctx: Context, settings: Settings, clock: FrozenClock
+) -> None:
+    from yunrong.messaging.worker import claim
+
+    [event_id] = _emit(factory, system_ctx, 1)
+    taken = claim(factory, settings=settings, clock=clock, worker_id="dies", batch=10)
+    assert [str(e.id) for e in taken] == [event_id]
+    # The worker that claimed it dies before delivering; nobody else may take it during the lease.
+    assert claim(factory, settings=settings, clock=clock, worker_id="other", batch=10) == []
+    delivered: list[str] = []
+    clock.advance(timedelta(seconds=settings.outbox_lease_seconds + 1))
+    handlers = {"test.topic": lambda event, ctx: delivered.append(str(event.id))}
+    assert deliver_due(factory, settings=settings, clock=clock, worker_id="other", handlers=handlers) == 1
+    assert delivered == [event_id]
+    assert _status(factory) == Counter({EventStatus.DELIVERED.value: 1})
 
 
 def test_several_workers_never_deliver_an_event_twice(
@@ -135,7 +153,7 @@ def test_several_workers_never_deliver_an_event_twice(
     lock = threading.Lock()
     by_worker: Counter[str] = Counter()
 
-    def record(event: OutboxEvent, ctx: DeliveryContext) -> None:
+    def record(event: Event, ctx: DeliveryContext) -> None:
         with lock:
             delivered.append(str(event.id))
             by_worker[ctx.worker_id] += 1

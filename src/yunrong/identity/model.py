@@ -106,6 +106,16 @@ class Action(StrEnum):
     READ_POLICY = "read_policy"
     SET_LPR = "set_lpr"
     READ_NOTIFICATIONS = "read_notifications"
+    MOVE_OWN_MONEY = "move_own_money"
+    READ_OWN_ACCOUNTS = "read_own_accounts"
+    READ_FUND_FLOWS = "read_fund_flows"
+    RECONCILE = "reconcile"
+    READ_BANK_STATEMENT = "read_bank_statement"
+    PROPOSE_ADJUSTMENT = "propose_adjustment"
+    APPROVE_ADJUSTMENT = "approve_adjustment"
+    VERIFY_BANK_ACCOUNT = "verify_bank_account"
+    VERIFY_LEDGER = "verify_ledger"
+    READ_ALERTS = "read_alerts"
 
 
 _EVERYONE = frozenset(Role)
@@ -146,6 +156,16 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.READ_POLICY: _EVERYONE,
     Action.SET_LPR: frozenset({Role.OPERATOR_ADMIN}),
     Action.READ_NOTIFICATIONS: _EVERYONE,
+    Action.MOVE_OWN_MONEY: frozenset({Role.INVESTOR}),
+    Action.READ_OWN_ACCOUNTS: _PARTY_ADMINS | {Role.ENTERPRISE_STAFF},
+    Action.READ_FUND_FLOWS: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
+    Action.RECONCILE: frozenset({Role.OPERATOR_ADMIN}),
+    Action.READ_BANK_STATEMENT: frozenset({Role.BANK_OFFICER, Role.OPERATOR_ADMIN, Role.REGULATOR}),
+    Action.PROPOSE_ADJUSTMENT: frozenset({Role.OPERATOR_ADMIN}),
+    Action.APPROVE_ADJUSTMENT: frozenset({Role.OPERATOR_ADMIN}),
+    Action.VERIFY_BANK_ACCOUNT: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    Action.VERIFY_LEDGER: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
+    Action.READ_ALERTS: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,15 +18,23 @@ from yunrong.messaging.tables import Notification, OutboxEvent
 from yunrong.supervision import service as audit
 
 
-def emit(session: Session, *, ctx: Context, topic: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Queue an event in the caller's transaction: it is delivered only if that transaction commits."""
+def emit(
+    session: Session,
+    *,
+    ctx: Context,
+    topic: str,
+    payload: dict[str, Any],
+    deliver_after: timedelta | None = None,
+) -> OutboxEvent:
+    """Queue an event in the caller's transaction: it is delivered only if that transaction commits,
+    and not before ``deliver_after`` has passed."""
     now = ctx.now()
     event = OutboxEvent(
         topic=topic,
         payload=payload,
         status=EventStatus.PENDING.value,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=now + deliver_after if deliver_after else now,
         created_at=now,
     )
     session.add(event)

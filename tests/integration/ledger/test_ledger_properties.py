@@ -340,4 +340,3 @@ def test_a_crash_at_any_step_of_any_money_command_leaves_nothing_partial(
     }
     tried = {name: _crash_every_step(factory, command) for name, command in commands.items()}
     assert all(points >= 2 for points in tried.values()), tried
-

@@ -1,0 +1,1 @@
+"""The custodian bank: segregated escrow, bank instructions and callbacks, statements, reconciliation."""
