@@ -32,7 +32,7 @@ run: install
 	YUNRONG_DEMO=true $(BIN)/yunrong demo seed
 	@$(BIN)/yunrong demo logins
 	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
-	@export YUNRONG_DEMO=true; \
+	@export YUNRONG_DEMO=true YUNRONG_PUBLIC_URL=http://$(HOST):$(PORT); \
 	  $(BIN)/yunrong worker & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/yunrong serve --host $(HOST) --port $(PORT)

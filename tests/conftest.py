@@ -174,7 +174,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def demo(factory: sessionmaker[Session], settings: Settings, system_ctx: Context) -> dict[str, str]:
     """Seed the demo world; returns e-mail → role."""
     with unit_of_work(factory) as session:
-        seed_demo(session, ctx=system_ctx, settings=settings)
+        seed_demo(session, ctx=system_ctx, settings=settings, with_money=False)
     return {login.email: login.role.value for login in DEMO_LOGINS}
 
 

@@ -31,6 +31,7 @@ orgs_app = typer.Typer(
     help="Organisations (custodian banks and the operator are created here).", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 lpr_app = typer.Typer(
     help="The one-year Loan Prime Rate table behind the interest cap.", no_args_is_help=True
 )
@@ -40,6 +41,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(lpr_app, name="lpr")
+app.add_typer(ledger_app, name="ledger")
 
 out = Console()
 err = Console(stderr=True)
@@ -248,6 +250,23 @@ def audit_verify() -> None:
     if broken is not None:
         raise fail(f"audit chain broken at {broken}")
     out.print(f"audit chain intact: {checked} records verified", highlight=False)
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exit 1 naming the first violation."""
+    from yunrong.ledger.verify import verify
+
+    settings = get_settings()
+    with cli_session(settings, "ledger-verify") as (session, _ctx):
+        results = verify(session)
+    for name, violation in results:
+        mark = "[green]ok[/green]" if violation is None else "[red]BROKEN[/red]"
+        out.print(f"{mark}  {name}", highlight=False)
+    broken = next((v for _, v in results if v is not None), None)
+    if broken is not None:
+        raise fail(f"ledger invariant broken: {broken}")
+    out.print("ledger intact: every invariant holds", highlight=False)
 
 
 @lpr_app.command("set")

@@ -497,6 +497,32 @@ CASES += [
 ]
 
 
+def _adjustment(world: World) -> Target:
+    from yunrong.custody import accounts as custody_accounts
+    from yunrong.custody import adjustments
+
+    with unit_of_work(world.factory) as session:
+        suspense = custody_accounts.adjustment_suspense(session, world.ctx, "CNY")
+        reserve = custody_accounts.risk_reserve(session, world.ctx, "CNY")
+        row = adjustments.propose(
+            session,
+            ctx=world.ctx,
+            reason="harness secret reason",
+            legs=[
+                {"account_code": suspense.code, "side": "D", "amount_minor": 1},
+                {"account_code": reserve.code, "side": "C", "amount_minor": 1},
+            ],
+        )
+        return Target(
+            {"adjustment_id": str(row.id)},
+            (str(row.id), "harness secret reason"),
+            {"approve": True, "reason": "checked"},
+        )
+
+
+CASES += [IdCase("decide_adjustment", _adjustment, lambda w: _with_roles(w, Role.OPERATOR_ADMIN))]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from yunrong.custody import adjustments, monitor
 from yunrong.custody import service as custody
 from yunrong.custody.statements import statement_csv, statement_pdf
 from yunrong.custody.tables import Instruction
-from yunrong.deps import DB, ApiCtx, anonymous_context
+from yunrong.deps import DB, ApiCtx, SettingsDep, anonymous_context
 from yunrong.identity.model import Action
 from yunrong.identity.service import require
 from yunrong.kit.errors import FieldProblem, InvalidInput
@@ -286,3 +287,73 @@ def verify_ledger(session: DB, ctx: ApiCtx) -> dict[str, Any]:
             {"check": name, "ok": v is None, "violation": str(v) if v else None} for name, v in results
         ],
     }
+
+
+@router.get("/fund-flows", operation_id="read_fund_flows", tags=["supervision"])
+def read_fund_flows(
+    session: DB, ctx: ApiCtx, settings: SettingsDep, days: int = Query(14, ge=1, le=90)
+) -> dict[str, Any]:
+    """Regulators and the operator: escrow totals by account class, daily in- and outflows of the
+    escrow, pending bank instructions and open alerts."""
+    return monitor.fund_flows(session, ctx=ctx, timezone=settings.timezone, days=days)
+
+
+class AdjustmentLegIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_code: str = Field(min_length=1, max_length=120)
+    side: str = Field(pattern="^[DC]$")
+    amount_minor: int = Field(gt=0, le=2**63 - 1)
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    legs: list[AdjustmentLegIn] = Field(min_length=2, max_length=20)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def adjustment_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "ref": row.ref,
+        "legs": row.legs,
+        "reason": row.reason,
+        "status": row.status,
+        "proposed_by": row.proposed_label,
+        "decided_by": row.decided_label,
+        "decision_reason": row.decision_reason,
+        "entry_id": str(row.entry_id) if row.entry_id else None,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@router.post("/ledger/adjustments", operation_id="propose_adjustment", status_code=201, tags=["ledger"])
+def propose_adjustment(session: DB, ctx: ApiCtx, body: AdjustmentIn) -> dict[str, Any]:
+    """An operator proposes a correcting entry; nothing moves until a second operator approves."""
+    row = adjustments.propose(
+        session, ctx=ctx, legs=[leg.model_dump() for leg in body.legs], reason=body.reason
+    )
+    return adjustment_out(row)
+
+
+@router.get("/ledger/adjustments", operation_id="list_adjustments", tags=["ledger"])
+def list_adjustments(session: DB, ctx: ApiCtx) -> list[dict[str, Any]]:
+    return [adjustment_out(row) for row in adjustments.list_adjustments(session, ctx=ctx)]
+
+
+@router.post(
+    "/ledger/adjustments/{adjustment_id}/decision", operation_id="decide_adjustment", tags=["ledger"]
+)
+def decide_adjustment(session: DB, ctx: ApiCtx, adjustment_id: uuid.UUID, body: DecisionIn) -> dict[str, Any]:
+    row = adjustments.decide(
+        session, ctx=ctx, adjustment_id=adjustment_id, approve=body.approve, reason=body.reason
+    )
+    return adjustment_out(row)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings
@@ -236,7 +237,54 @@ def _enterprise(
     )
 
 
-def seed_demo(session: Session, *, ctx: Context, settings: Settings) -> SeedReport:
+def _login_context(session: Session, email: str, clock: Context) -> Context:
+    user = repo.user_by_email(session, email)
+    assert user is not None
+    org = repo.organisation_by_id(session, user.organisation_id)
+    assert org is not None
+    return Context(actor=actor_for(user, org, "demo-seed"), clock=clock.clock, request_id="demo-seed")
+
+
+def _verify_accounts_and_fund(
+    session: Session, *, ctx: Context, settings: Settings, with_money: bool
+) -> None:
+    """The demo agency verifies the demo parties' bank accounts; the investors pay money in. The
+    deposits stay pending until the simulated bank confirms them (the worker does that)."""
+    from yunrong.custody import service as custody
+    from yunrong.custody.tables import Instruction
+    from yunrong.parties.tables import BankAccount
+
+    agency = _login_context(session, AGENCY.email, ctx)
+    for login in (SME, PERSON, INSTITUTION):
+        org_ctx = _login_context(session, login.email, ctx)
+        for account in session.scalars(
+            select(BankAccount).where(BankAccount.organisation_id == org_ctx.actor.organisation_id)
+        ).all():
+            if account.verified_at is None:
+                custody.verify_bank_account(
+                    session,
+                    ctx=agency,
+                    bank_account_id=account.id,
+                    evidence="demo: bank confirmation letter checked",
+                )
+    if not with_money:
+        return
+    for login, amount in ((PERSON, 200_000_00), (INSTITUTION, 5_000_000_00)):
+        investor = _login_context(session, login.email, ctx)
+        if session.scalar(
+            select(Instruction.id).where(Instruction.organisation_id == investor.actor.organisation_id)
+        ):
+            continue
+        funding = session.scalars(
+            select(BankAccount).where(BankAccount.organisation_id == investor.actor.organisation_id)
+        ).first()
+        assert funding is not None
+        custody.create_deposit(
+            session, ctx=investor, amount=amount, currency="CNY", bank_account_id=funding.id
+        )
+
+
+def seed_demo(session: Session, *, ctx: Context, settings: Settings, with_money: bool = True) -> SeedReport:
     users_before = repo.count_users(session)
     orgs_before = len(repo.list_organisations(session, org_type=None, only_id=None, limit=100_000))
 
@@ -426,6 +474,8 @@ def seed_demo(session: Session, *, ctx: Context, settings: Settings) -> SeedRepo
         )
         qualification = parties.open_qualification(session, ctx=operator, org=bank)
         admit(parties.Registration(bank, repo.user_by_email(session, BANK.email), qualification))  # type: ignore[arg-type]
+
+    _verify_accounts_and_fund(session, ctx=ctx, settings=settings, with_money=with_money)
 
     # Applications still in the regulator's queue.
     pending_email = "applicant@qianli-machinery.example.cn"

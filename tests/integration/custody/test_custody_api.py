@@ -145,7 +145,18 @@ def test_bad_money_input_is_refused_and_nothing_moves(
     client: TestClient, tokens: dict[str, str], demo: dict[str, str], factory: sessionmaker[Session]
 ) -> None:
     token = tokens[INVESTOR]
-    unverified = _move(client, token, "/api/v1/deposits", "10.00")
+    org = client.get("/api/v1/me", headers=bearer(token)).json()["organisation"]["id"]
+    fresh = client.post(
+        f"/api/v1/organisations/{org}/bank-accounts",
+        headers=bearer(token),
+        json={"bank_name": "New Bank", "account_name": "Li Wei", "account_number": "6214830100077777"},
+    )
+    assert fresh.json()["verified"] is False
+    unverified = client.post(
+        "/api/v1/deposits",
+        json={"amount": "10.00", "bank_account_id": fresh.json()["id"]},
+        headers={**bearer(token), "Idempotency-Key": "unverified"},
+    )
     assert unverified.status_code == 422
     assert unverified.json()["type"] == "/problems/account-not-verified"
     for amount in ("0", "-5.00", "1.001", "abc"):
