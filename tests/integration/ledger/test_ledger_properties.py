@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.integration.ledger.helpers import deposit, open_books, snapshot
@@ -253,32 +254,32 @@ class Crash(RuntimeError):
 
 
 @contextmanager
-def crash_on_statement(session: Session, n: int) -> Iterator[list[int]]:
-    """Make the n-th SQL statement of the session raise, as a crash would at that point."""
+def crash_on_statement(engine: Engine, n: int) -> Iterator[list[int]]:
+    """Make the n-th SQL statement sent to the database raise, as a crash would at that point.
+    Hooked on the engine, so ORM flushes, Core statements and BEGIN all count."""
     count = [0]
-    real = session.execute
 
-    def execute(*args: Any, **kwargs: Any) -> Any:
+    def before(*_args: Any) -> None:
         count[0] += 1
         if count[0] == n:
             raise Crash(f"crash at statement {n}")
-        return real(*args, **kwargs)
 
-    session.execute = execute  # type: ignore[method-assign]
+    event.listen(engine, "before_cursor_execute", before)
     try:
         yield count
     finally:
-        session.execute = real  # type: ignore[method-assign]
+        event.remove(engine, "before_cursor_execute", before)
 
 
 def _crash_every_step(factory: sessionmaker[Session], command: Callable[[Session], object]) -> int:
     """Run the command with a crash injected at statement 1, 2, … until it completes; after every
     crash the books must be exactly as before. Returns how many crash points were tried."""
     before = snapshot(factory)
+    engine = factory.kw["bind"]
     for n in range(1, 200):
         session = factory()
         try:
-            with crash_on_statement(session, n) as count:
+            with crash_on_statement(engine, n) as count:
                 command(session)
                 session.flush()
             if count[0] < n:  # ran to the end without reaching statement n: nothing left to crash
