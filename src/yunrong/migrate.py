@@ -19,6 +19,22 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    _analyze(database_url)
+
+
+def _analyze(database_url: str) -> None:
+    """Give the planner statistics at once. Without them, PostgreSQL can keep a prepared plan made
+    on an empty table (a sequential scan) long after the ledger has grown."""
+    from sqlalchemy import text
+
+    from yunrong.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 def current_heads(database_url: str) -> list[str]:

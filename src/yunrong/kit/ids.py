@@ -43,6 +43,7 @@ def uuid7() -> uuid.UUID:
 
 
 def human_ref(prefix: str, length: int = 8) -> str:
-    """A short reference people can quote, e.g. ``ORG-7K2M9QXA``."""
-    body = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """A short reference people can quote, e.g. ``ORG-7K2M9QXA``. Each random byte picks one of
+    the 32 letters by its low five bits (256 is a multiple of 32, so the choice is unbiased)."""
+    body = "".join(_ALPHABET[b & 31] for b in secrets.token_bytes(length))
     return f"{prefix}-{body}"
