@@ -9,6 +9,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +19,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings, get_settings
+from yunrong.credit.cli import credit_app, world_app
 from yunrong.db import make_engine, make_sessionmaker, unit_of_work
 from yunrong.identity.model import Actor, Context, InvestorKind, OrgType, Role
 from yunrong.kit.clock import SystemClock
@@ -42,6 +45,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(lpr_app, name="lpr")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(credit_app, name="credit")
+app.add_typer(world_app, name="world")
 
 out = Console()
 err = Console(stderr=True)
@@ -128,7 +133,7 @@ def demo_seed() -> None:
 
     settings = get_settings()
     with cli_session(settings, "demo-seed") as (session, ctx):
-        report = seed_demo(session, ctx=ctx, settings=settings)
+        report = seed_demo(session, ctx=ctx, settings=settings, with_demands=True)
     out.print(
         f"demo world ready: {report.organisations_created} organisations and "
         f"{report.users_created} users created",
@@ -318,6 +323,101 @@ def lpr_list() -> None:
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+bank_app = typer.Typer(help="The custodian bank (the simulated one in development).", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+class StatementFormat(StrEnum):
+    camt053 = "camt053"
+    csv = "csv"
+
+
+@app.command("reconcile")
+def reconcile(
+    statement: Annotated[Path, typer.Option("--statement", help="The bank statement file.")],
+    format: Annotated[
+        StatementFormat | None, typer.Option("--format", help="camt053 or csv (detected when omitted).")
+    ] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="A CSV statement's date, YYYY-MM-DD (default: its last row).")
+    ] = None,
+) -> None:
+    """Import a custodian statement and match it to the ledger; exit 1 when there are breaks."""
+    from datetime import date
+
+    from yunrong.custody import reconciliation
+
+    try:
+        content = statement.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {statement}: {exc.strerror or exc}", 2) from None
+    try:
+        statement_date = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise fail(f"date {on!r} is not YYYY-MM-DD", 2) from None
+    settings = get_settings()
+    with cli_session(settings, "reconcile") as (session, ctx):
+        run = reconciliation.import_statement(
+            session,
+            ctx=ctx,
+            content=content,
+            format="csv" if format is StatementFormat.csv else "camt053" if format else None,
+            statement_date=statement_date,
+        )
+        counts = {
+            "matched": run.matched,
+            "ledger only": run.ledger_only,
+            "bank only": run.bank_only,
+            "  of which duplicates": run.duplicates,
+            "amount mismatch": run.amount_mismatch,
+            "breaks": run.breaks,
+        }
+        title = f"Reconciliation {run.ref}: {run.statement_date} {run.currency}"
+    table = Table(title=title)
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for label, value in counts.items():
+        table.add_row(label, str(value))
+    out.print(table)
+    if counts["breaks"]:
+        raise typer.Exit(1)
+
+
+@bank_app.command("statement")
+def bank_statement(
+    on: Annotated[str, typer.Option("--date", help="Business date, YYYY-MM-DD.")],
+    format: Annotated[
+        StatementFormat, typer.Option("--format", help="camt053 or csv.")
+    ] = StatementFormat.camt053,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="Currency of the escrow account.")] = "CNY",
+) -> None:
+    """The simulated custodian bank's statement of the escrow account for a business date."""
+    from datetime import date
+
+    from yunrong.custody import reconciliation
+    from yunrong.custody.camt053 import to_camt053, to_csv
+
+    try:
+        statement_date = date.fromisoformat(on)
+    except ValueError:
+        raise fail(f"date {on!r} is not YYYY-MM-DD", 2) from None
+    settings = get_settings()
+    with cli_session(settings, "bank-statement") as (session, ctx):
+        statement = reconciliation.simulated_statement(
+            session, ctx=ctx, settings=settings, on=statement_date, currency=currency
+        )
+    content = to_csv(statement) if format is StatementFormat.csv else to_camt053(statement)
+    if output is None:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    output.write_bytes(content)
+    err.print(f"wrote {len(statement.entries)} entries to {output}", highlight=False)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""A live server on a seeded SQLite database, and a headless Chromium driven by Playwright."""
+"""A live server on a seeded SQLite database, its outbox worker when a test asks for it, and a
+headless Chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The settings (environment) of the live server on a freshly seeded demo database; its worker
+    runs with the same ones."""
     tmp = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{tmp / 'live.db'}"
     migrate.upgrade(url)
@@ -59,16 +62,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with unit_of_work(make_sessionmaker(engine)) as session:
         seed_demo(session, ctx=Context(actor=Actor.system("e2e"), clock=SystemClock()), settings=settings)
     engine.dispose()
-
-    port = _free_port()
-    env = {
-        **os.environ,
+    return {
         "YUNRONG_DATABASE_URL": url,
         "YUNRONG_DEMO": "true",
         "YUNRONG_MAIL_DIR": str(tmp / "mail"),
         "YUNRONG_UPLOAD_DIR": str(tmp / "uploads"),
         "YUNRONG_LOG_LEVEL": "WARNING",
     }
+
+
+@pytest.fixture(scope="session")
+def live_server(live_env: dict[str, str]) -> Iterator[str]:
+    tmp = Path(live_env["YUNRONG_MAIL_DIR"]).parent
+    port = _free_port()
+    env = {**os.environ, **live_env}
     log = (tmp / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "yunrong.asgi:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -91,12 +98,50 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"the live server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
+        log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_worker(
+    live_server: str, live_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The outbox worker of the live server (``yunrong worker``), for the tests that need the bank to
+    answer: it hands instructions to the simulated custodian bank and posts the bank's signed
+    callbacks back to the live server over HTTP, some of them twice. It runs for one test module, so
+    that the other browser tests keep the live database to themselves."""
+    tmp = tmp_path_factory.mktemp("worker")
+    env = {
+        **os.environ,
+        **live_env,
+        "YUNRONG_PUBLIC_URL": live_server,
+        "YUNRONG_SIMBANK_CALLBACK_MODE": "http",
+        "YUNRONG_SIMBANK_FAILURE_RATE": "0",
+        "YUNRONG_SIMBANK_DUPLICATE_RATE": "0.3",
+        "YUNRONG_SIMBANK_MAX_DELAY_SECONDS": "1",
+        "YUNRONG_WORKER_POLL_SECONDS": "0.2",
+    }
+    log = (tmp / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "yunrong.cli", "worker"],
+        env=env,
+        cwd=tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield live_server
+    finally:
+        _stop(worker)
         log.close()
 
 

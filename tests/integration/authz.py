@@ -523,6 +523,313 @@ def _adjustment(world: World) -> Target:
 CASES += [IdCase("decide_adjustment", _adjustment, lambda w: _with_roles(w, Role.OPERATOR_ADMIN))]
 
 
+# --- demands and service orders ------------------------------------------------------------------
+
+
+def _small_demand(world: World, submit: bool) -> dict[str, Any]:
+    from tests.integration.verification.demand_data import demand_body
+
+    sme = world.tokens[world.email_of(Role.ENTERPRISE_ADMIN)]
+    body = demand_body(
+        amount="1000.00",
+        use_of_funds=[{"item": "Stock", "amount": "1000.00"}],
+        project_key=f"harness-{uuid.uuid4().hex[:8]}",
+        title="Harness secret title",
+    )
+    created = world.client.post("/api/v1/demands", json=body, headers=bearer(sme))
+    assert created.status_code == 201, created.text
+    if not submit:
+        return dict(created.json())
+    submitted = world.client.post(f"/api/v1/demands/{created.json()['id']}/submission", headers=bearer(sme))
+    assert submitted.status_code == 200, submitted.text
+    return dict(submitted.json())
+
+
+def _demand(submit: bool, body: Any = None) -> Callable[[World], Target]:
+    def make(world: World) -> Target:
+        demand = _small_demand(world, submit)
+        return Target(
+            {"demand_id": demand["id"]}, (demand["id"], demand["ref"], "Harness secret title"), body
+        )
+
+    return make
+
+
+def _order(kind: str = "credit_rating", body: Any = None) -> Callable[[World], Target]:
+    def make(world: World) -> Target:
+        demand = _small_demand(world, True)
+        order = next(o for o in demand["orders"] if o["agency_type"] == kind)
+        return Target({"order_id": order["id"]}, (order["id"], order["ref"]), body)
+
+    return make
+
+
+def _completion(world: World) -> Target:
+    from datetime import timedelta
+
+    from yunrong.demo.seed import AGENCY, demo_agency_private_key
+    from yunrong.verification import attestations
+
+    demand = _small_demand(world, True)
+    order = next(o for o in demand["orders"] if o["agency_type"] == "credit_rating")
+    result = {"rating": "BBB", "outlook": "stable", "methodology": "harness"}
+    issued = world.ctx.now()
+    until = issued + timedelta(days=365)
+    agency_id = world.org_id_of(world.email_of(Role.AGENCY_ADMIN))
+    canonical = attestations.canonical_form(
+        order_ref=order["ref"],
+        enterprise_id=uuid.UUID(demand["organisation_id"]),
+        agency_id=uuid.UUID(agency_id),
+        kind="credit_rating",
+        subject="enterprise",
+        payload=result,
+        issued_at=issued,
+        valid_until=until,
+    )
+    signature = attestations.sign(demo_agency_private_key(world.settings, AGENCY.organisation), canonical)
+    body = {
+        "result": result,
+        "issued_at": issued.isoformat(),
+        "valid_until": until.isoformat(),
+        "signature": signature,
+    }
+    return Target({"order_id": order["id"]}, (order["id"], order["ref"]), body)
+
+
+_DEMAND_READERS = (Role.ENTERPRISE_ADMIN, *_SUPERVISORS)
+_ORDER_READERS = (Role.AGENCY_ADMIN, Role.ENTERPRISE_ADMIN, *_SUPERVISORS)
+
+CASES += [
+    IdCase("read_demand", _demand(True), lambda w: _with_roles(w, *_DEMAND_READERS)),
+    IdCase("submit_demand", _demand(False), lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+    IdCase(
+        "withdraw_demand",
+        _demand(True, {"reason": "changed plans"}),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+    ),
+    IdCase("read_service_order", _order(), lambda w: _with_roles(w, *_ORDER_READERS)),
+    IdCase("accept_service_order", _order(), lambda w: _with_roles(w, Role.AGENCY_ADMIN)),
+    IdCase(
+        "decline_service_order",
+        _order(body={"reason": "too busy"}),
+        lambda w: _with_roles(w, Role.AGENCY_ADMIN),
+    ),
+    IdCase("complete_service_order", _completion, lambda w: _with_roles(w, Role.AGENCY_ADMIN)),
+    IdCase(
+        "reassign_service_order",
+        _order(body={"reason": "late"}),
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+    ),
+    IdCase(
+        "waive_service_order",
+        _order(body={"reason": "not needed"}),
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+    ),
+]
+
+
+def _custodian_statement(world: World) -> Target:
+    from sqlalchemy import select as _select
+
+    from yunrong.custody.simbank import SimBankTransaction, SimulatedBank
+
+    deposit = _person_deposit(world)
+    never_fails = world.settings.model_copy(update={"simbank_failure_rate": 0.0})
+    with unit_of_work(world.factory) as session:
+        SimulatedBank(never_fails, world.ctx.clock).receive(
+            session,
+            {
+                "instruction_ref": deposit["ref"],
+                "kind": "deposit",
+                "amount": deposit["amount_minor"],
+                "currency": "CNY",
+                "owner": "Li Wei",
+            },
+        )
+    with unit_of_work(world.factory) as session:
+        booked = session.scalars(
+            _select(SimBankTransaction).where(SimBankTransaction.instruction_ref == deposit["ref"])
+        ).one()
+        return Target(
+            {"statement_date": booked.booked_on.isoformat()}, (booked.bank_reference, deposit["ref"])
+        )
+
+
+def _reconciliation(world: World) -> Target:
+    from yunrong.custody import reconciliation
+
+    deposit = _person_deposit(world)
+    bank_reference = f"SIMHARNESS{uuid.uuid4().hex[:10].upper()}"
+    day = world.ctx.now().date().isoformat()
+    csv = (
+        "booked_on,value_date,bank_reference,end_to_end_id,direction,amount,currency\n"
+        f"{day},{day},{bank_reference},{deposit['ref']},credit,12.34,CNY\n"
+    ).encode()
+    with unit_of_work(world.factory) as session:
+        run = reconciliation.import_statement(session, ctx=world.ctx, content=csv, format="csv")
+        return Target({"run_id": str(run.id)}, (run.ref, bank_reference, deposit["ref"]))
+
+
+CASES += [
+    IdCase(
+        "read_custodian_statement",
+        _custodian_statement,
+        lambda w: _with_roles(w, Role.BANK_OFFICER, *_SUPERVISORS),
+    ),
+    IdCase("read_reconciliation", _reconciliation, lambda w: _with_roles(w, *_SUPERVISORS)),
+]
+
+
+# --- verification: attestations, the credit file, listings -------------------------------------------
+
+
+def _rating_order(world: World) -> uuid.UUID:
+    """An accepted credit-rating order of the demo SME at the demo agency, straight in the database."""
+    from yunrong.kit.ids import human_ref
+    from yunrong.verification.tables import ServiceOrder
+
+    sme = uuid.UUID(world.org_id_of(world.email_of(Role.ENTERPRISE_ADMIN)))
+    agency = uuid.UUID(world.org_id_of(world.email_of(Role.AGENCY_ADMIN)))
+    now = world.ctx.now()
+    with unit_of_work(world.factory) as session:
+        order = ServiceOrder(
+            ref=human_ref("SO"),
+            demand_id=None,
+            enterprise_id=sme,
+            agency_id=agency,
+            agency_type="credit_rating",
+            requested_service="*",
+            service="sme_credit_rating",
+            required=True,
+            status="accepted",
+            fee_minor=0,
+            currency="CNY",
+            deadline_at=None,
+            assignments=1,
+            status_reason=None,
+            created_by="authz",
+            created_at=now,
+            assigned_at=now,
+            accepted_at=now,
+        )
+        session.add(order)
+        session.flush()
+        return order.id
+
+
+def _attestation(world: World) -> Target:
+    """The demo agency's signed rating of the demo SME."""
+    from datetime import timedelta
+
+    from yunrong.demo.seed import AGENCY, demo_agency_private_key
+    from yunrong.verification import attestations
+    from yunrong.verification.tables import ServiceOrder
+
+    order_id = _rating_order(world)
+    agency_ctx = world.ctx_of(world.email_of(Role.AGENCY_ADMIN))
+    payload = {"rating": "A", "outlook": "stable", "methodology": "harness secret methodology"}
+    issued_at = world.ctx.now()
+    valid_until = issued_at + timedelta(days=365)
+    with unit_of_work(world.factory) as session:
+        order = session.get(ServiceOrder, order_id)
+        assert order is not None
+        canonical = attestations.canonical_form(
+            order_ref=order.ref,
+            enterprise_id=order.enterprise_id,
+            agency_id=agency_ctx.actor.organisation_id or uuid.uuid4(),
+            kind="credit_rating",
+            subject="enterprise",
+            payload=payload,
+            issued_at=issued_at,
+            valid_until=valid_until,
+        )
+        row = attestations.record_attestation(
+            session,
+            ctx=agency_ctx,
+            order=order,
+            payload=payload,
+            issued_at=issued_at,
+            valid_until=valid_until,
+            signature=attestations.sign(
+                demo_agency_private_key(world.settings, AGENCY.organisation), canonical
+            ),
+            evidence_document_ids=[],
+        )
+        return Target(
+            {"attestation_id": str(row.id)},
+            (str(row.id), row.ref, "harness secret methodology"),
+            {"reason": "harness revocation"},
+        )
+
+
+def _sme_file_with_order(world: World) -> Target:
+    """The demo SME's credit file, with an order at the demo agency (which may then read it)."""
+    _rating_order(world)
+    return _org_of(Role.ENTERPRISE_ADMIN, None, "Lvyuan")(world)
+
+
+def _listed_demand(world: World) -> Target:
+    from decimal import Decimal
+
+    from yunrong.demands.tables import Demand
+    from yunrong.kit.ids import human_ref
+
+    sme = uuid.UUID(world.org_id_of(world.email_of(Role.ENTERPRISE_ADMIN)))
+    now = world.ctx.now()
+    with unit_of_work(world.factory) as session:
+        demand = Demand(
+            ref=human_ref("DM"),
+            organisation_id=sme,
+            product="bank_loan",
+            status="listed",
+            title="Harness secret greenhouse",
+            amount_minor=1_000_000_00,
+            min_funding_minor=None,
+            currency="CNY",
+            term_months=12,
+            repayment_method="equal_instalment",
+            max_annual_rate=Decimal("9.5"),
+            purpose="Harness secret purpose",
+            use_of_funds=[],
+            innovation={},
+            collateral=[],
+            guarantee_wanted=False,
+            project_key=f"harness-{uuid.uuid4().hex[:8]}",
+            product_facts={},
+            attachment_ids=[],
+            status_reason=None,
+            created_by="authz",
+            created_at=now,
+            updated_at=now,
+            submitted_at=now,
+            listed_at=now,
+        )
+        session.add(demand)
+        session.flush()
+        return Target(
+            {"demand_id": str(demand.id)},
+            (str(demand.id), demand.ref, "Harness secret greenhouse", "Harness secret purpose"),
+        )
+
+
+CASES += [
+    IdCase(
+        "read_credit_file",
+        _sme_file_with_order,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, Role.AGENCY_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase(
+        "read_transparency_index",
+        _sme_file_with_order,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, Role.AGENCY_ADMIN, *_SUPERVISORS),
+    ),
+    # Public by design: anyone, even without credentials, may verify an attestation.
+    IdCase("verify_attestation", _attestation, lambda w: set(w.tokens)),
+    IdCase("revoke_attestation", _attestation, lambda w: _with_roles(w, Role.AGENCY_ADMIN)),
+    IdCase("read_listing", _listed_demand, lambda w: _with_roles(w, Role.INVESTOR, *_SUPERVISORS)),
+]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

@@ -284,7 +284,9 @@ def _verify_accounts_and_fund(
         )
 
 
-def seed_demo(session: Session, *, ctx: Context, settings: Settings, with_money: bool = True) -> SeedReport:
+def seed_demo(
+    session: Session, *, ctx: Context, settings: Settings, with_money: bool = True, with_demands: bool = False
+) -> SeedReport:
     users_before = repo.count_users(session)
     orgs_before = len(repo.list_organisations(session, org_type=None, only_id=None, limit=100_000))
 
@@ -476,6 +478,12 @@ def seed_demo(session: Session, *, ctx: Context, settings: Settings, with_money:
         admit(parties.Registration(bank, repo.user_by_email(session, BANK.email), qualification))  # type: ignore[arg-type]
 
     _verify_accounts_and_fund(session, ctx=ctx, settings=settings, with_money=with_money)
+    # Imported here: demo.demands builds on this module.
+    from yunrong.demo.demands import seed_demands, seed_specialist_agencies
+
+    seed_specialist_agencies(session, ctx=ctx, settings=settings)
+    if with_demands:
+        seed_demands(session, ctx=ctx, settings=settings)
 
     # Applications still in the regulator's queue.
     pending_email = "applicant@qianli-machinery.example.cn"

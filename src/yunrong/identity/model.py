@@ -116,6 +116,15 @@ class Action(StrEnum):
     VERIFY_BANK_ACCOUNT = "verify_bank_account"
     VERIFY_LEDGER = "verify_ledger"
     READ_ALERTS = "read_alerts"
+    READ_CREDIT_FILE = "read_credit_file"
+    READ_LISTINGS = "read_listings"
+    REVOKE_ATTESTATION = "revoke_attestation"
+    CREATE_DEMAND = "create_demand"
+    READ_DEMAND = "read_demand"
+    MANAGE_ORDERS = "manage_orders"
+    WORK_ORDERS = "work_orders"
+    READ_ORDERS = "read_orders"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 _EVERYONE = frozenset(Role)
@@ -166,6 +175,26 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.VERIFY_BANK_ACCOUNT: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
     Action.VERIFY_LEDGER: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
     Action.READ_ALERTS: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
+    Action.READ_CREDIT_FILE: _EVERYONE,  # scoped in the service: owner, supervisors, agencies with an order
+    Action.READ_LISTINGS: frozenset({Role.INVESTOR, Role.REGULATOR, Role.OPERATOR_ADMIN}),
+    Action.REVOKE_ATTESTATION: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    Action.CREATE_DEMAND: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.READ_DEMAND: frozenset(
+        {Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, Role.OPERATOR_ADMIN, Role.REGULATOR}
+    ),
+    Action.MANAGE_ORDERS: frozenset({Role.OPERATOR_ADMIN}),
+    Action.WORK_ORDERS: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    Action.READ_ORDERS: frozenset(
+        {
+            Role.AGENCY_ADMIN,
+            Role.AGENCY_ANALYST,
+            Role.ENTERPRISE_ADMIN,
+            Role.ENTERPRISE_STAFF,
+            Role.OPERATOR_ADMIN,
+            Role.REGULATOR,
+        }
+    ),
+    Action.MANAGE_WEBHOOKS: frozenset({Role.AGENCY_ADMIN}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -24,7 +24,7 @@ from yunrong.config import Settings
 from yunrong.kit.clock import Clock
 
 #: Feature modules that register handlers when imported (by name, so messaging depends on none).
-HANDLER_MODULES: tuple[str, ...] = ("yunrong.custody.handlers",)
+HANDLER_MODULES: tuple[str, ...] = ("yunrong.custody.handlers", "yunrong.verification.webhooks")
 
 
 @dataclass(frozen=True)

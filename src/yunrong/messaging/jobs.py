@@ -25,7 +25,12 @@ from yunrong.messaging.tables import ScheduledJob
 
 log = logging.getLogger("yunrong.jobs")
 
-JOB_MODULES: tuple[str, ...] = ("yunrong.custody.handlers",)
+JOB_MODULES: tuple[str, ...] = (
+    "yunrong.custody.handlers",
+    "yunrong.custody.recon_jobs",
+    "yunrong.verification.jobs",
+    "yunrong.verification.simulated",
+)
 
 JobFn = Callable[[sessionmaker[Session], Settings, Clock], str]
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yunrong.db import GUID, Base, UTCDateTime
@@ -146,6 +148,8 @@ class Agency(Base):
     types: Mapped[list[str]] = mapped_column(JSON)
     region_code: Mapped[str] = mapped_column(String(6))
     public_key: Mapped[str] = mapped_column(String(64))  # Ed25519, raw 32 bytes, base64
+    #: A simulated agency (demo and tests): the worker answers its orders, slowly and imperfectly.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -154,6 +154,42 @@ RISK_LEVEL_LABELS: dict[str, str] = {
     RiskLevel.C5: N_("C5 · aggressive"),
 }
 
+INSTRUCTION_STATUS_LABELS: dict[str, str] = {
+    "pending": N_("Pending at the bank"),
+    "confirmed": N_("Confirmed"),
+    "failed": N_("Failed"),
+}
+
+INSTRUCTION_KIND_LABELS: dict[str, str] = {
+    "deposit": N_("Deposit"),
+    "withdrawal": N_("Withdrawal"),
+    "payout": N_("Payout"),
+    "refund": N_("Refund"),
+    "collection": N_("Collection"),
+    "transfer": N_("Transfer"),
+}
+
+ADJUSTMENT_STATUS_LABELS: dict[str, str] = {
+    "proposed": N_("Awaiting a second operator"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+}
+
+SIDE_LABELS: dict[str, str] = {"D": N_("Debit"), "C": N_("Credit")}
+
+SEVERITY_LABELS: dict[str, str] = {"low": N_("Low"), "medium": N_("Medium"), "high": N_("High")}
+
+#: The checks of ``yunrong.ledger.verify``, by name.
+LEDGER_CHECK_LABELS: dict[str, str] = {
+    "entries balance": N_("Every entry balances"),
+    "no half-written work": N_("No half-written entries"),
+    "totals per currency net to zero": N_("Totals per currency net to zero"),
+    "one currency per account": N_("One currency per account"),
+    "balances equal the sum of their postings": N_("Balances equal the sum of their postings"),
+    "no forbidden overdraft": N_("No forbidden overdraft"),
+    "holds consistent": N_("Holds are consistent"),
+}
+
 #: Every label table of the parties pages, reachable in templates as ``lbl.<name>[value]``.
 PARTY_LABELS: dict[str, dict[str, str]] = {
     "status": QUALIFICATION_STATUS_LABELS,
@@ -166,6 +202,12 @@ PARTY_LABELS: dict[str, dict[str, str]] = {
     "data_category": DATA_CATEGORY_LABELS,
     "recipient_class": RECIPIENT_CLASS_LABELS,
     "risk_level": RISK_LEVEL_LABELS,
+    "instruction_status": INSTRUCTION_STATUS_LABELS,
+    "instruction_kind": INSTRUCTION_KIND_LABELS,
+    "adjustment_status": ADJUSTMENT_STATUS_LABELS,
+    "side": SIDE_LABELS,
+    "severity": SEVERITY_LABELS,
+    "ledger_check": LEDGER_CHECK_LABELS,
 }
 
 #: Titles and messages raised by services and the framework: extracted here so that pages can show
@@ -238,6 +280,35 @@ KNOWN_MESSAGES: tuple[str, ...] = (
     N_("no such message"),
     N_("no such party under review"),
     N_("registration submitted"),
+    # custody and the ledger
+    N_("must be greater than zero"),
+    N_("the amount must be positive"),
+    N_("not verified"),
+    N_("required"),
+    N_("money moves only to and from your own verified account; this one is not verified yet"),
+    N_("no such bank account of yours"),
+    N_("no such bank account"),
+    N_("no such account"),
+    N_("no such adjustment"),
+    N_("only authentication agencies verify bank accounts"),
+    N_("say how it was verified"),
+    N_("say why"),
+    N_("the account holds another currency"),
+    N_("this Idempotency-Key was already used for a different request"),
+    N_("a request with this key is still in progress; retry"),
+    N_("money-moving requests need an Idempotency-Key header"),
+    N_("no custodian bank is admitted yet; money cannot move"),
+    N_("you proposed this adjustment; another operator must decide it"),
+    N_("A second, different operator must approve"),
+    N_("the adjustment has problems; nothing was proposed"),
+    N_("the entry was refused; no money moved"),
+    N_("must be D or C"),
+    N_("must be whole minor units"),
+    N_("is larger than a 64-bit amount"),
+    N_("an entry has at least two legs"),
+    N_("beneficiary account closed"),
+    N_("rejected by the beneficiary's bank"),
+    N_("name does not match the account holder"),
     # pydantic validation, by error type (see the registration pages)
     N_("Required."),
     N_("Enter an amount, e.g. 1250000.00."),
@@ -293,6 +364,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^unknown option (?P<c>.+)$", N_("unknown option %(c)s")),
         (r"^is larger than (?P<n>\d+) MB$", N_("is larger than %(n)s MB")),
         (
+            r"^(?P<c>[A-Z]{3}) debits (?P<d>\d+) and credits (?P<k>\d+) differ$",
+            N_("%(c)s debits %(d)s and credits %(k)s (minor units) differ"),
+        ),
+        (r"^adjustment (?P<r>\S+) is already (?P<s>\w+)$", N_("adjustment %(r)s is already %(s)s")),
+        (
             r"^cannot (?P<verb>[a-z ]+) a qualification that is (?P<status>[a-z_]+)$",
             N_("this decision is not possible while the qualification is %(status)s"),
         ),
@@ -333,19 +409,28 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
     Portal.INVESTOR: (
         NavItem("/investor", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
+        NavItem("/investor/money", N_("Money")),
         NavItem("/investor/risk", N_("Risk profile")),
     ),
-    Portal.AGENCY: (NavItem("/agency", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
+    Portal.AGENCY: (
+        NavItem("/agency", N_("Dashboard")),
+        NavItem("/qualification", N_("Admittance")),
+        NavItem("/agency/bank-accounts", N_("Bank accounts")),
+    ),
     Portal.BANK: (NavItem("/bank", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
     Portal.REGULATOR: (
         NavItem("/regulator", N_("Dashboard")),
         NavItem("/regulator/queue", N_("Review queue")),
         NavItem("/regulator/audit", N_("Audit log")),
+        NavItem("/regulator/funds", N_("Fund flows")),
+        NavItem("/alerts", N_("Alerts")),
     ),
     Portal.OPERATOR: (
         NavItem("/operator", N_("Dashboard")),
         NavItem("/operator/organisations", N_("Organisations")),
         NavItem("/operator/lpr", N_("LPR")),
         NavItem("/operator/outbox", N_("Outbox")),
+        NavItem("/operator/funds", N_("Fund flows")),
+        NavItem("/operator/adjustments", N_("Adjustments")),
     ),
 }

@@ -1,0 +1,1 @@
+"""Step 1: financing demands and their product types."""
