@@ -18,6 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,12 @@ security._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 security._DUMMY_HASH = security._hasher.hash("dummy-password")
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Shared machines are noisy: no per-example deadlines. In CI the examples are derived from the test
+# itself (derandomize), so a run is repeatable; locally Hypothesis keeps exploring new ones.
+hypothesis_settings.register_profile("local", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("ci" if IN_CI else "local")
 PG_URL = os.environ.get("YUNRONG_TEST_DATABASE_URL", "")
 
 BACKENDS = ["sqlite", "postgresql"]

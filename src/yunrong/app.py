@@ -22,6 +22,7 @@ from yunrong.config import Settings, get_settings
 from yunrong.custody.recon_routes import router as recon_router
 from yunrong.custody.routes import router as custody_router
 from yunrong.db import make_engine, make_sessionmaker
+from yunrong.decisions.routes import router as decisions_router
 from yunrong.demands.routes import router as demands_router
 from yunrong.identity.routes import router as identity_router
 from yunrong.kit.clock import Clock, SystemClock
@@ -32,6 +33,7 @@ from yunrong.parties.routes import router as parties_router
 from yunrong.parties.storage import LocalStorage
 from yunrong.supervision.routes import router as audit_router
 from yunrong.verification.attestation_routes import router as attestations_router
+from yunrong.verification.import_routes import router as imports_router
 from yunrong.verification.order_routes import router as orders_router
 from yunrong.verification.webhook_routes import router as webhooks_router
 from yunrong.web import pages
@@ -142,9 +144,11 @@ def create_app(
     app.include_router(parties_router)
     app.include_router(custody_router)
     app.include_router(demands_router)
+    app.include_router(decisions_router)
     app.include_router(orders_router)
     app.include_router(webhooks_router)
     app.include_router(attestations_router)
+    app.include_router(imports_router)
     app.include_router(recon_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -420,6 +420,43 @@ def bank_statement(
     err.print(f"wrote {len(statement.entries)} entries to {output}", highlight=False)
 
 
+models_app = typer.Typer(help="The credit model registry.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("register")
+def models_register(
+    artifact: Annotated[Path, typer.Argument(help="A model file from `yunrong credit train`.")],
+) -> None:
+    """Register a trained model (it is used only after two operators promote it)."""
+    from yunrong.decisions import registry
+
+    settings = get_settings()
+    with cli_session(settings, "models") as (session, ctx):
+        row = registry.register(session, ctx=ctx, model_dir=settings.model_dir, artifact=artifact)
+    out.print(
+        f"registered {row.name} v{row.version} ({row.id}); promote it in the operator portal or API",
+        highlight=False,
+    )
+
+
+@models_app.command("train-default")
+def models_train_default(
+    enterprises: Annotated[int, typer.Option(help="Synthetic enterprises to train on.")] = 1500,
+    years: Annotated[int, typer.Option(help="Years of synthetic history.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the default model on a synthetic world and register it."""
+    from yunrong.decisions import service as decisions
+
+    settings = get_settings()
+    with cli_session(settings, "models") as (session, ctx):
+        row = decisions.train_default_model(
+            session, ctx=ctx, settings=settings, enterprises=enterprises, years=years, seed=seed
+        )
+    out.print(f"registered {row.name} v{row.version} ({row.id})", highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, description="SMTP port.")
     mail_from: str = Field(default="no-reply@yunrong.local", description="Sender address of e-mails.")
     upload_dir: Path = Field(default=VAR_DIR / "uploads", description="Where uploaded documents are stored.")
+    model_dir: Path = Field(
+        default=VAR_DIR / "models", description="Where registered credit models are stored."
+    )
     worker_poll_seconds: float = Field(default=1.0, gt=0, description="Outbox worker idle poll interval.")
     worker_batch: int = Field(default=20, ge=1, description="Events a worker claims per round.")
     outbox_max_attempts: int = Field(default=8, ge=1, description="Attempts before an event is dead.")

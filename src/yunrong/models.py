@@ -4,6 +4,7 @@ from yunrong.custody import recon_tables as custody_recon_tables
 from yunrong.custody import simbank as custody_simbank
 from yunrong.custody import tables as custody_tables
 from yunrong.db import Base
+from yunrong.decisions import tables as decision_tables
 from yunrong.demands import tables as demand_tables
 from yunrong.identity import tables as identity_tables
 from yunrong.ledger import tables as ledger_tables
@@ -17,6 +18,7 @@ __all__ = [
     "custody_recon_tables",
     "custody_simbank",
     "custody_tables",
+    "decision_tables",
     "demand_tables",
     "identity_tables",
     "ledger_tables",

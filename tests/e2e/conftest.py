@@ -50,11 +50,8 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The settings (environment) of the live server on a freshly seeded demo database; its worker
-    runs with the same ones."""
-    tmp = tmp_path_factory.mktemp("live")
+def _seeded_env(tmp: Path) -> dict[str, str]:
+    """A freshly seeded demo database under ``tmp`` and the settings (environment) of a server on it."""
     url = f"sqlite:///{tmp / 'live.db'}"
     migrate.upgrade(url)
     settings = Settings(database_url=url, demo=True, mail_dir=tmp / "mail", upload_dir=tmp / "uploads")
@@ -71,8 +68,9 @@ def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def live_server(live_env: dict[str, str]) -> Iterator[str]:
+@contextlib.contextmanager
+def _serving(live_env: dict[str, str]) -> Iterator[str]:
+    """Run the app under uvicorn with these settings until the block ends; yields its base URL."""
     tmp = Path(live_env["YUNRONG_MAIL_DIR"]).parent
     port = _free_port()
     env = {**os.environ, **live_env}
@@ -100,6 +98,33 @@ def live_server(live_env: dict[str, str]) -> Iterator[str]:
     finally:
         _stop(server)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The settings (environment) of the live server on a freshly seeded demo database; its worker
+    runs with the same ones."""
+    return _seeded_env(tmp_path_factory.mktemp("live"))
+
+
+@pytest.fixture(scope="session")
+def live_server(live_env: dict[str, str]) -> Iterator[str]:
+    with _serving(live_env) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def own_live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A demo database of one test module's own, for a flow that must not meet what the other
+    browser tests leave in the shared one (the agencies they admit win service orders, say)."""
+    return _seeded_env(tmp_path_factory.mktemp("own-live"))
+
+
+@pytest.fixture(scope="module")
+def own_live_server(own_live_env: dict[str, str]) -> Iterator[str]:
+    """A live server on ``own_live_env`` (no worker: nothing answers orders but the people)."""
+    with _serving(own_live_env) as base:
+        yield base
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -830,6 +830,154 @@ CASES += [
 ]
 
 
+# --- credit decisions and the model registry -------------------------------------------------------
+
+_TRAINED: dict[str, Any] = {}
+
+
+def _registered_model(world: World, champion: bool = False) -> str:
+    """Register a small default model (trained once per run) and optionally make it champion."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from yunrong.decisions import registry
+    from yunrong.decisions import service as decisions
+    from yunrong.decisions.tables import ModelVersion
+
+    folder = Path(tempfile.gettempdir()) / "yunrong-authz-models"
+    if "path" not in _TRAINED:
+        settings = world.settings.model_copy(update={"model_dir": folder / "trained"})
+        with unit_of_work(world.factory) as session:
+            row = decisions.train_default_model(
+                session, ctx=world.ctx, settings=settings, enterprises=400, years=4, seed=3
+            )
+            _TRAINED["path"], _TRAINED["ref"] = row.artifact_path, row.reference_scores
+            if not champion:
+                return str(row.id)
+    copy = folder / f"copy-{uuid.uuid4().hex[:8]}.joblib"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TRAINED["path"], copy)
+    with unit_of_work(world.factory) as session:
+        row = registry.register(
+            session,
+            ctx=world.ctx,
+            model_dir=folder / "store",
+            artifact=copy,
+            reference_scores=_TRAINED["ref"],
+        )
+        if champion:
+            session.query(ModelVersion).filter(ModelVersion.role == "champion").update({"role": "registered"})
+            row.role = "champion"
+        return str(row.id)
+
+
+def _model(world: World) -> Target:
+    model_id = _registered_model(world)
+    return Target({"model_id": model_id}, (model_id,), {"target_role": "challenger", "reason": "try it"})
+
+
+def _promotion(world: World) -> Target:
+    from yunrong.decisions import registry
+
+    model_id = _registered_model(world)
+    with unit_of_work(world.factory) as session:
+        promotion = registry.propose(
+            session,
+            ctx=world.ctx,
+            model_id=uuid.UUID(model_id),
+            target_role="challenger",
+            reason="harness secret reason",
+        )
+        return Target(
+            {"promotion_id": str(promotion.id)},
+            (str(promotion.id), "harness secret reason"),
+            {"approve": True, "reason": "checked"},
+        )
+
+
+def _decided_demand(world: World) -> tuple[str, str]:
+    from yunrong.decisions import service as decisions
+
+    _registered_model(world, champion=True)
+    demand = _small_demand(world, True)
+    with unit_of_work(world.factory) as session:
+        decision = decisions.decide_demand(
+            session, ctx=world.ctx, settings=world.settings, demand_id=uuid.UUID(demand["id"])
+        )
+        return demand["id"], str(decision.id)
+
+
+def _decision_of_demand(world: World) -> Target:
+    demand_id, decision_id = _decided_demand(world)
+    return Target({"demand_id": demand_id}, (decision_id,))
+
+
+def _decision(world: World) -> Target:
+    _, decision_id = _decided_demand(world)
+    return Target({"decision_id": decision_id}, (decision_id,), {"grade": "B", "reason": "harness"})
+
+
+def _to_decide(world: World) -> Target:
+    _registered_model(world, champion=True)
+    demand = _small_demand(world, True)
+    return Target({"demand_id": demand["id"]}, (demand["ref"],))
+
+
+CASES += [
+    IdCase("read_model_card", _model, lambda w: _with_roles(w, Role.OPERATOR_ADMIN, Role.REGULATOR)),
+    IdCase("propose_model_promotion", _model, lambda w: _with_roles(w, Role.OPERATOR_ADMIN)),
+    IdCase("decide_model_promotion", _promotion, lambda w: _with_roles(w, Role.OPERATOR_ADMIN)),
+    IdCase("decide_demand", _to_decide, lambda w: _with_roles(w, Role.OPERATOR_ADMIN)),
+    IdCase(
+        "read_demand_decision",
+        _decision_of_demand,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase("override_credit_decision", _decision, lambda w: _with_roles(w, Role.OPERATOR_ADMIN)),
+]
+
+
+# --- credit data imports -------------------------------------------------------------------------
+
+
+def _sme_import(world: World) -> Target:
+    """The demo SME's balance-sheet import (the harness sends no file: see ok_statuses)."""
+    target = _org_of(Role.ENTERPRISE_ADMIN, None, "Lvyuan")(world)
+    return Target({**target.path_params, "kind": "balance_sheet"}, target.secrets)
+
+
+def _dataset_template(world: World) -> Target:
+    """``kind`` names a public schema, not an object anybody owns: there is nothing to hide."""
+    return Target({"kind": "balance_sheet"}, ())
+
+
+def _sme_feed(world: World) -> Target:
+    """A data-feed batch about the demo SME, whose order the demo agency works on."""
+    _rating_order(world)
+    sme = world.org_id_of(world.email_of(Role.ENTERPRISE_ADMIN))
+    rows = [{"period": "2026-10", "insured_headcount": 12, "contribution_paid": "3600.00"}]
+    return Target({"kind": "social_insurance"}, (sme, "Lvyuan"), {"enterprise_id": sme, "rows": rows})
+
+
+CASES += [
+    # 422: the admin got past authorization and is told that no file came (the harness sends JSON).
+    IdCase(
+        "import_enterprise_data",
+        _sme_import,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+        ok_statuses=frozenset({200, 422}),
+    ),
+    # Public by design, like verify_attestation: `kind` is a path parameter but not an owned id.
+    IdCase("download_dataset_template", _dataset_template, lambda w: set(w.tokens)),
+    IdCase(
+        "feed_enterprise_data",
+        _sme_feed,
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN, Role.AGENCY_ADMIN, Role.AGENCY_ANALYST),
+    ),
+]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

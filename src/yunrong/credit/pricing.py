@@ -96,8 +96,11 @@ def price(
     rate = (_dec(funding_cost) + expected_loss + _dec(operating_cost) + _dec(margin)).quantize(
         BP, rounding=ROUND_CEILING
     )
-    years = Decimal(term_months) / Decimal(12)
-    fee_rate = (_dec(fees) / years * (2 if amortising else 1)).quantize(BP, rounding=ROUND_CEILING)
+    # fees × 12 / months: one division, so an exact quotient is not pushed over a basis point by the
+    # rounding of 13/12 and the like before the ceiling.
+    fee_rate = (_dec(fees) * 12 * (2 if amortising else 1) / Decimal(term_months)).quantize(
+        BP, rounding=ROUND_CEILING
+    )
     apr = rate + fee_rate + _dec(penalty)
     if cap is not None and apr > cap:
         return Decline(

@@ -284,6 +284,35 @@ def _verify_accounts_and_fund(
         )
 
 
+def _champion_model(session: Session, *, ctx: Context, settings: Settings) -> None:
+    """Train the default model on a synthetic world, have the demo operator approve it as champion
+    (the seed proposes, a person decides), and decide on the listed demo demands."""
+    from yunrong.decisions import registry
+    from yunrong.decisions import service as decisions
+    from yunrong.decisions.tables import ModelVersion
+    from yunrong.demands.tables import Demand
+
+    if session.scalar(select(ModelVersion.id).limit(1)) is not None:
+        return
+    model = decisions.train_default_model(session, ctx=ctx, settings=settings)
+    promotion = registry.propose(
+        session,
+        ctx=ctx,
+        model_id=model.id,
+        target_role="champion",
+        reason="the default model, trained on the synthetic world",
+    )
+    registry.decide(
+        session,
+        ctx=_login_context(session, OPERATOR.email, ctx),
+        promotion_id=promotion.id,
+        approve=True,
+        reason="demo: approved by the platform operator",
+    )
+    for demand in session.scalars(select(Demand).where(Demand.status == "listed")).all():
+        decisions.decide_demand(session, ctx=ctx, settings=settings, demand_id=demand.id)
+
+
 def seed_demo(
     session: Session, *, ctx: Context, settings: Settings, with_money: bool = True, with_demands: bool = False
 ) -> SeedReport:
@@ -484,6 +513,7 @@ def seed_demo(
     seed_specialist_agencies(session, ctx=ctx, settings=settings)
     if with_demands:
         seed_demands(session, ctx=ctx, settings=settings)
+        _champion_model(session, ctx=ctx, settings=settings)
 
     # Applications still in the regulator's queue.
     pending_email = "applicant@qianli-machinery.example.cn"

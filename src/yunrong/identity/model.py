@@ -120,11 +120,17 @@ class Action(StrEnum):
     READ_LISTINGS = "read_listings"
     REVOKE_ATTESTATION = "revoke_attestation"
     CREATE_DEMAND = "create_demand"
+    MANAGE_MODELS = "manage_models"
+    READ_MODELS = "read_models"
+    DECIDE_CREDIT = "decide_credit"
+    OVERRIDE_CREDIT = "override_credit"
     READ_DEMAND = "read_demand"
     MANAGE_ORDERS = "manage_orders"
     WORK_ORDERS = "work_orders"
     READ_ORDERS = "read_orders"
     MANAGE_WEBHOOKS = "manage_webhooks"
+    IMPORT_OWN_DATA = "import_own_data"
+    FEED_DATA = "feed_data"
 
 
 _EVERYONE = frozenset(Role)
@@ -179,6 +185,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.READ_LISTINGS: frozenset({Role.INVESTOR, Role.REGULATOR, Role.OPERATOR_ADMIN}),
     Action.REVOKE_ATTESTATION: frozenset({Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
     Action.CREATE_DEMAND: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.MANAGE_MODELS: frozenset({Role.OPERATOR_ADMIN}),
+    Action.READ_MODELS: frozenset({Role.OPERATOR_ADMIN, Role.REGULATOR}),
+    Action.DECIDE_CREDIT: frozenset({Role.OPERATOR_ADMIN}),
+    Action.OVERRIDE_CREDIT: frozenset({Role.OPERATOR_ADMIN}),
     Action.READ_DEMAND: frozenset(
         {Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, Role.OPERATOR_ADMIN, Role.REGULATOR}
     ),
@@ -195,6 +205,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
         }
     ),
     Action.MANAGE_WEBHOOKS: frozenset({Role.AGENCY_ADMIN}),
+    Action.IMPORT_OWN_DATA: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.FEED_DATA: frozenset({Role.OPERATOR_ADMIN, Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -503,7 +503,7 @@ def cancel_open_orders(session: Session, *, ctx: Context, demand: Demand, reason
     return len(orders)
 
 
-def maybe_list(session: Session, *, ctx: Context, demand: Demand) -> bool:
+def maybe_list(session: Session, *, ctx: Context, demand: Demand, settings: Any = None) -> bool:
     """List the demand once every required order is completed or waived."""
     if demand.status != DemandStatus.UNDER_VERIFICATION.value:
         return False
@@ -527,6 +527,11 @@ def maybe_list(session: Session, *, ctx: Context, demand: Demand) -> bool:
         target=DemandStatus.LISTED,
         reason="every required service is completed or waived",
     )
+    # The automated credit decision, when a champion model exists (its grade shows on the listing).
+    from yunrong.config import get_settings
+    from yunrong.decisions.service import decide_if_possible
+
+    decide_if_possible(session, ctx=ctx, settings=settings or get_settings(), demand=demand)
     return True
 
 

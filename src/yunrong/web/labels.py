@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from yunrong.demands.model import DemandStatus, Product, RepaymentMethod
 from yunrong.identity.model import InvestorKind, OrgType, Portal, Role
 from yunrong.messaging.model import EventStatus
 from yunrong.parties.model import (
@@ -190,6 +191,122 @@ LEDGER_CHECK_LABELS: dict[str, str] = {
     "holds consistent": N_("Holds are consistent"),
 }
 
+PRODUCT_LABELS: dict[str, str] = {
+    Product.BANK_LOAN: N_("Bank loan"),
+    Product.P2P_LOAN: N_("Crowd loan (P2P)"),
+    Product.SUPPLY_CHAIN_RECEIVABLE: N_("Supply-chain finance (receivable)"),
+    Product.ECOMMERCE_CREDIT_LINE: N_("E-commerce data credit line"),
+    Product.FINANCIAL_LEASE: N_("Financial lease"),
+}
+
+REPAYMENT_METHOD_LABELS: dict[str, str] = {
+    RepaymentMethod.EQUAL_INSTALMENT: N_("Equal instalments"),
+    RepaymentMethod.EQUAL_PRINCIPAL: N_("Equal principal"),
+    RepaymentMethod.INTEREST_ONLY_BALLOON: N_("Interest only, principal at the end"),
+    RepaymentMethod.BULLET: N_("Principal and interest at maturity"),
+    RepaymentMethod.LEASE_RENT: N_("Lease rent"),
+    RepaymentMethod.REVOLVING: N_("Revolving"),
+}
+
+DEMAND_STATUS_LABELS: dict[str, str] = {
+    DemandStatus.DRAFT: N_("Draft"),
+    DemandStatus.SUBMITTED: N_("Submitted"),
+    DemandStatus.UNDER_VERIFICATION: N_("Under verification"),
+    DemandStatus.LISTED: N_("Listed"),
+    DemandStatus.FUNDING: N_("Funding"),
+    DemandStatus.FUNDED: N_("Funded"),
+    DemandStatus.FAILED: N_("Failed"),
+    DemandStatus.WITHDRAWN: N_("Withdrawn"),
+}
+
+ORDER_STATUS_LABELS: dict[str, str] = {
+    "unassigned": N_("Unassigned"),
+    "assigned": N_("Assigned"),
+    "accepted": N_("Accepted"),
+    "escalated": N_("Escalated"),
+    "completed": N_("Completed"),
+    "declined": N_("Declined"),
+    "cancelled": N_("Cancelled"),
+    "waived": N_("Waived"),
+}
+
+COLLATERAL_KIND_LABELS: dict[str, str] = {
+    "property": N_("Property"),
+    "equipment": N_("Equipment"),
+    "inventory": N_("Inventory"),
+    "receivable": N_("Receivable"),
+    "equity": N_("Equity"),
+    "deposit": N_("Deposit"),
+    "other": N_("Other"),
+}
+
+END_OPTION_LABELS: dict[str, str] = {
+    "purchase": N_("Buy the equipment"),
+    "renew": N_("Renew the lease"),
+    "return": N_("Return the equipment"),
+}
+
+#: How a credit fact is known (``CreditFact.provenance``) and how it stands (``FactView.status``).
+FACT_STATUS_LABELS: dict[str, str] = {
+    "verified": N_("Verified"),
+    "attested": N_("Attested"),
+    "expired": N_("Expired"),
+    "self_declared": N_("Self-declared"),
+    "data_feed": N_("Data feed"),
+}
+
+#: Fields and options of the agencies' typed results (``verification.attestations.RESULTS``).
+RESULT_FIELD_LABELS: dict[str, str] = {
+    "rating": N_("Rating"),
+    "outlook": N_("Outlook"),
+    "methodology": N_("Methodology"),
+    "subject": N_("Subject"),
+    "value_minor": N_("Value"),
+    "currency": N_("Currency"),
+    "method": N_("Method"),
+    "appraised_on": N_("Appraised on"),
+    "patents": N_("Patents"),
+    "number": N_("Number"),
+    "title": N_("Title"),
+    "coverage_percent": N_("Coverage in per cent"),
+    "cap_minor": N_("Cap"),
+    "fee_percent": N_("Fee in per cent"),
+    "term_months": N_("Term (months)"),
+    "policy_number": N_("Policy number"),
+    "coverage_minor": N_("Coverage"),
+    "premium_minor": N_("Premium"),
+    "starts_on": N_("Starts on"),
+    "ends_on": N_("Ends on"),
+    "verified": N_("Verified"),
+    "finding": N_("Finding"),
+    "bank_account_id": N_("Bank account ID"),
+    "goods": N_("Goods"),
+    "warehouse": N_("Warehouse"),
+    "quantity": N_("Quantity"),
+    "unit": N_("Unit"),
+    "inspected_on": N_("Inspected on"),
+    "condition": N_("Condition"),
+}
+
+RESULT_OPTION_LABELS: dict[str, str] = {
+    "positive": N_("Positive"),
+    "stable": N_("Stable"),
+    "negative": N_("Negative"),
+    "developing": N_("Developing"),
+    "business": N_("The business"),
+    "assets": N_("Assets"),
+    "receivable": N_("Receivable"),
+    "inventory": N_("Inventory"),
+    "equipment": N_("Equipment"),
+    "identity": N_("Identity"),
+    "business_licence": N_("Business licence"),
+    "bank_account": N_("Bank account"),
+    "other": N_("Other"),
+    "good": N_("Good"),
+    "fair": N_("Fair"),
+    "poor": N_("Poor"),
+}
+
 #: Every label table of the parties pages, reachable in templates as ``lbl.<name>[value]``.
 PARTY_LABELS: dict[str, dict[str, str]] = {
     "status": QUALIFICATION_STATUS_LABELS,
@@ -208,6 +325,15 @@ PARTY_LABELS: dict[str, dict[str, str]] = {
     "side": SIDE_LABELS,
     "severity": SEVERITY_LABELS,
     "ledger_check": LEDGER_CHECK_LABELS,
+    "product": PRODUCT_LABELS,
+    "repayment_method": REPAYMENT_METHOD_LABELS,
+    "demand_status": DEMAND_STATUS_LABELS,
+    "order_status": ORDER_STATUS_LABELS,
+    "collateral_kind": COLLATERAL_KIND_LABELS,
+    "end_option": END_OPTION_LABELS,
+    "fact_status": FACT_STATUS_LABELS,
+    "result_field": RESULT_FIELD_LABELS,
+    "result_option": RESULT_OPTION_LABELS,
 }
 
 #: Titles and messages raised by services and the framework: extracted here so that pages can show
@@ -309,6 +435,47 @@ KNOWN_MESSAGES: tuple[str, ...] = (
     N_("beneficiary account closed"),
     N_("rejected by the beneficiary's bank"),
     N_("name does not match the account holder"),
+    # demands, service orders, attestations, listings, webhooks
+    N_("the demand has problems; nothing was saved"),
+    N_("cannot exceed the amount"),
+    N_("must be below the price"),
+    N_("must be in the future"),
+    N_("must be after issued_at"),
+    N_("must carry a time zone"),
+    N_("give the certificate number"),
+    N_("not an investing institution on the platform"),
+    N_("no such document of yours"),
+    N_("every move of a demand needs a reason"),
+    N_("the term is outside the policy's bounds"),
+    N_("over the 12-month cap"),
+    N_("a waiver needs a reason"),
+    N_("no such demand"),
+    N_("no such service order"),
+    N_("no such listing"),
+    N_("no such attestation"),
+    N_("no such credit file"),
+    N_("the attestation has problems; nothing saved"),
+    N_("not a valid Ed25519 signature of the canonical form"),
+    N_(
+        "the signature does not verify with the agency's registered key over the canonical form; "
+        "nothing saved"
+    ),
+    N_("must be a JSON object of plain JSON values"),
+    N_("the webhook URL is not acceptable"),
+    N_("not a valid URL"),
+    N_("must be an https:// (or http://) URL"),
+    N_("must name a host"),
+    N_("must not carry credentials; the signature authenticates the platform"),
+    N_("must not have a #fragment"),
+    N_("only an agency has a webhook"),
+    # reasons the demand and order histories record
+    N_("drafted"),
+    N_("submitted by the enterprise"),
+    N_("every required service is completed or waived"),
+    N_("ordered for the demand"),
+    N_("accepted by the agency"),
+    N_("the demand was withdrawn"),
+    N_("no admitted agency offers this service; the operator must act"),
     # pydantic validation, by error type (see the registration pages)
     N_("Required."),
     N_("Enter an amount, e.g. 1250000.00."),
@@ -369,6 +536,33 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"^adjustment (?P<r>\S+) is already (?P<s>\w+)$", N_("adjustment %(r)s is already %(s)s")),
         (
+            r"^the breakdown sums to (?P<a>.+), not (?P<b>.+)$",
+            N_("the uses of the funds sum to %(a)s, not %(b)s"),
+        ),
+        (r"^a (?P<p>[a-z_0-9]+) is repaid by (?P<m>.+)$", N_("a %(p)s is repaid by %(m)s")),
+        (r"^required for a (?P<p>[a-z_0-9]+)$", N_("required for a %(p)s")),
+        (
+            r"^above the legal cap of (?P<c>[0-9.]+)% \(4 × the one-year LPR\)$",
+            N_("above the legal cap of %(c)s%% (4 × the one-year LPR)"),
+        ),
+        (r"^must be (?P<a>\d+) to (?P<b>\d+) months$", N_("must be %(a)s to %(b)s months")),
+        (r"^open demand (?P<r>\S+)$", N_("this project already has an open demand: %(r)s")),
+        (r"^at most (?P<m>.+ [A-Z]{3}) more$", N_("at most %(m)s more")),
+        (r"^demand (?P<r>\S+) is (?P<s>[a-z_]+)$", N_("demand %(r)s is %(s)s")),
+        (r"^a (?P<a>[a-z_]+) demand cannot become (?P<b>[a-z_]+)$", N_("a %(a)s demand cannot become %(b)s")),
+        (r"^order (?P<r>\S+) is (?P<s>[a-z_]+)$", N_("order %(r)s is %(s)s")),
+        (r"^order (?P<r>\S+) already has an attestation$", N_("order %(r)s already has an attestation")),
+        (r"^a (?P<s>[a-z_]+) order takes no result$", N_("a %(s)s order takes no result")),
+        (
+            r"^this is a (?P<k>[a-z ]+) order: the result must be a (?P<m>\w+); nothing saved$",
+            N_("this is a %(k)s order: the result must be a %(m)s; nothing saved"),
+        ),
+        (r"^at most (?P<n>\d+) characters$", N_("at most %(n)s characters")),
+        (r"^(?P<n>\d+) third-party services ordered$", N_("%(n)s third-party services ordered")),
+        (r"^attestation (?P<r>\S+)$", N_("attestation %(r)s")),
+        (r"^reassigned after a decline: (?P<r>.+)$", N_("reassigned after a decline: %(r)s")),
+        (r"^reassigned by the operator: (?P<r>.+)$", N_("reassigned by the operator: %(r)s")),
+        (
             r"^cannot (?P<verb>[a-z ]+) a qualification that is (?P<status>[a-z_]+)$",
             N_("this decision is not possible while the qualification is %(status)s"),
         ),
@@ -404,18 +598,24 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
     Portal.ENTERPRISE: (
         NavItem("/enterprise", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
+        NavItem("/enterprise/demands", N_("Demands")),
+        NavItem("/enterprise/credit-file", N_("Credit file")),
         NavItem("/enterprise/consents", N_("Consents")),
+        NavItem("/enterprise/data", N_("Import data")),
     ),
     Portal.INVESTOR: (
         NavItem("/investor", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
+        NavItem("/investor/listings", N_("Listings")),
         NavItem("/investor/money", N_("Money")),
         NavItem("/investor/risk", N_("Risk profile")),
     ),
     Portal.AGENCY: (
         NavItem("/agency", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
+        NavItem("/agency/orders", N_("Service orders")),
         NavItem("/agency/bank-accounts", N_("Bank accounts")),
+        NavItem("/agency/webhook", N_("Webhook")),
     ),
     Portal.BANK: (NavItem("/bank", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
     Portal.REGULATOR: (
@@ -423,11 +623,13 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/regulator/queue", N_("Review queue")),
         NavItem("/regulator/audit", N_("Audit log")),
         NavItem("/regulator/funds", N_("Fund flows")),
+        NavItem("/listings", N_("Listings")),
         NavItem("/alerts", N_("Alerts")),
     ),
     Portal.OPERATOR: (
         NavItem("/operator", N_("Dashboard")),
         NavItem("/operator/organisations", N_("Organisations")),
+        NavItem("/operator/orders", N_("Service orders")),
         NavItem("/operator/lpr", N_("LPR")),
         NavItem("/operator/outbox", N_("Outbox")),
         NavItem("/operator/funds", N_("Fund flows")),

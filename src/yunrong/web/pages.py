@@ -448,8 +448,13 @@ def account_api_key_revoke(request: Request, session: DB, key_id: str) -> Respon
 
 
 # The parties' pages: registration, the admittance review, inbox, consents, risk profile, LPR.
-from yunrong.web import custody_pages, party_pages, registration_pages  # noqa: E402
+from yunrong.web import custody_pages, demand_pages, party_pages, registration_pages  # noqa: E402
 
 router.include_router(registration_pages.router)
 router.include_router(party_pages.router)
 router.include_router(custody_pages.router)
+router.include_router(demand_pages.router)
+
+from yunrong.web import data_pages  # noqa: E402
+
+router.include_router(data_pages.router)
