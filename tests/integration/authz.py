@@ -978,6 +978,34 @@ CASES += [
 ]
 
 
+def _rule(world: World) -> Target:
+    from yunrong.demands.model import Product
+    from yunrong.parties.model import AgencyType
+    from yunrong.verification import orders as order_service
+
+    with unit_of_work(world.factory) as session:
+        rule = order_service.set_rule(
+            session,
+            ctx=world.ctx,
+            product=Product.BANK_LOAN,
+            agency_type=AgencyType.INSURANCE,
+            service=f"harness_{uuid.uuid4().hex[:6]}",
+            required=False,
+            description="harness secret rule",
+        )
+        return Target({"rule_id": str(rule.id)}, (str(rule.id), "harness secret rule"))
+
+
+CASES += [
+    IdCase(
+        "delete_service_rule",
+        _rule,
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({204}),
+    )
+]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from yunrong.demands.model import Product
 from yunrong.deps import DB, ApiCtx
 from yunrong.parties.model import AgencyType
 from yunrong.verification import orders
@@ -140,3 +141,52 @@ def reassign_service_order(session: DB, ctx: ApiCtx, order_id: uuid.UUID, body: 
 def waive_service_order(session: DB, ctx: ApiCtx, order_id: uuid.UUID, body: ReasonIn) -> dict[str, Any]:
     """The operator waives a service (with a reason); the demand may then be listed."""
     return order_out(session, orders.waive_order(session, ctx=ctx, order_id=order_id, reason=body.reason))
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product: Product
+    agency_type: AgencyType
+    service: str = Field(default="*", min_length=1, max_length=60, pattern=r"^(\*|[a-z][a-z0-9_]*)$")
+    required: bool = True
+    description: str = Field(min_length=1, max_length=300)
+
+
+def rule_out(rule: Any) -> dict[str, Any]:
+    return {
+        "id": str(rule.id),
+        "product": rule.product,
+        "agency_type": rule.agency_type,
+        "service": rule.service,
+        "required": rule.required,
+        "description": rule.description,
+    }
+
+
+@router.get("/service-rules", operation_id="list_service_rules")
+def list_service_rules(session: DB, ctx: ApiCtx, product: Product | None = None) -> list[dict[str, Any]]:
+    """Which services each product needs (data the operator edits)."""
+    return [
+        rule_out(r) for r in orders.list_rules(session, ctx=ctx, product=product.value if product else None)
+    ]
+
+
+@router.put("/service-rules", operation_id="set_service_rule")
+def set_service_rule(session: DB, ctx: ApiCtx, body: RuleIn) -> dict[str, Any]:
+    """The operator adds or changes a rule; it applies to demands submitted from now on."""
+    rule = orders.set_rule(
+        session,
+        ctx=ctx,
+        product=body.product,
+        agency_type=body.agency_type,
+        service=body.service,
+        required=body.required,
+        description=body.description,
+    )
+    return rule_out(rule)
+
+
+@router.delete("/service-rules/{rule_id}", operation_id="delete_service_rule", status_code=204)
+def delete_service_rule(session: DB, ctx: ApiCtx, rule_id: uuid.UUID) -> None:
+    orders.delete_rule(session, ctx=ctx, rule_id=rule_id)

@@ -585,3 +585,84 @@ def list_orders_of_demand(session: Session, demand_id: uuid.UUID) -> list[Servic
             .order_by(ServiceOrder.created_at, ServiceOrder.id)
         ).all()
     )
+
+
+# --- the rules, as data the operator edits ----------------------------------------------------------
+
+
+def list_rules(session: Session, *, ctx: Context, product: str | None = None) -> list[ServiceRule]:
+    require(ctx, Action.READ_ORDERS)
+    ensure_default_rules(session)
+    query = select(ServiceRule).order_by(ServiceRule.product, ServiceRule.agency_type, ServiceRule.service)
+    if product:
+        query = query.where(ServiceRule.product == product)
+    return list(session.scalars(query).all())
+
+
+def set_rule(
+    session: Session,
+    *,
+    ctx: Context,
+    product: Product,
+    agency_type: AgencyType,
+    service: str,
+    required: bool,
+    description: str,
+) -> ServiceRule:
+    """Add or change the rule that a product needs a service (from the next submitted demand on)."""
+    require(ctx, Action.MANAGE_ORDERS)
+    ensure_default_rules(session)
+    service = service.strip() or "*"
+    rule = session.scalars(
+        select(ServiceRule).where(
+            ServiceRule.product == product.value,
+            ServiceRule.agency_type == agency_type.value,
+            ServiceRule.service == service,
+        )
+    ).first()
+    before = None if rule is None else {"required": rule.required, "description": rule.description}
+    if rule is None:
+        rule = ServiceRule(
+            product=product.value,
+            agency_type=agency_type.value,
+            service=service,
+            required=required,
+            description=description.strip(),
+        )
+        session.add(rule)
+    else:
+        rule.required = required
+        rule.description = description.strip()
+    session.flush()
+    audit.record(
+        session,
+        ctx=ctx,
+        action="service_rule.set",
+        object_type="service_rule",
+        object_id=rule.id,
+        before=before,
+        after={
+            "product": product.value,
+            "agency_type": agency_type.value,
+            "service": service,
+            "required": required,
+        },
+    )
+    return rule
+
+
+def delete_rule(session: Session, *, ctx: Context, rule_id: uuid.UUID) -> None:
+    require(ctx, Action.MANAGE_ORDERS)
+    rule = session.get(ServiceRule, rule_id)
+    if rule is None:
+        raise NotFound("no such rule")
+    audit.record(
+        session,
+        ctx=ctx,
+        action="service_rule.delete",
+        object_type="service_rule",
+        object_id=rule.id,
+        before={"product": rule.product, "agency_type": rule.agency_type, "service": rule.service},
+    )
+    session.delete(rule)
+    session.flush()

@@ -246,3 +246,47 @@ def test_late_orders_escalate_and_the_operator_reassigns_or_waives(
     after = client.get(f"/api/v1/demands/{demand['id']}", headers=bearer(tokens[SME])).json()
     assert after["status"] == "listed"
     assert after["events"][-1]["reason"] == "every required service is completed or waived"
+
+
+def test_the_operator_edits_the_rules_as_data(client: TestClient, tokens: dict[str, str]) -> None:
+    op = bearer(tokens[OPERATOR])
+    rules = client.get("/api/v1/service-rules", params={"product": "p2p_loan"}, headers=op).json()
+    assert {r["agency_type"] for r in rules} >= {"authentication", "credit_rating"}
+    rule = {
+        "product": "p2p_loan",
+        "agency_type": "appraisal",
+        "service": "*",
+        "required": True,
+        "description": "Appraise every P2P borrower's business",
+    }
+    assert client.put("/api/v1/service-rules", json=rule, headers=bearer(tokens[SME])).status_code == 403
+    added = client.put("/api/v1/service-rules", json=rule, headers=op)
+    assert added.status_code == 200, added.text
+    token = tokens[SME]
+    first = _submit(
+        client,
+        token,
+        _draft(
+            client,
+            token,
+            project_key="rule-a",
+            amount="1000.00",
+            use_of_funds=[{"item": "x", "amount": "1000.00"}],
+        )["id"],
+    ).json()
+    assert "appraisal" in {o["agency_type"] for o in first["orders"]}
+    assert client.delete(f"/api/v1/service-rules/{added.json()['id']}", headers=op).status_code == 204
+    second = _submit(
+        client,
+        token,
+        _draft(
+            client,
+            token,
+            project_key="rule-b",
+            amount="1000.00",
+            use_of_funds=[{"item": "x", "amount": "1000.00"}],
+        )["id"],
+    ).json()
+    assert "appraisal" not in {o["agency_type"] for o in second["orders"]}
+    bad = client.put("/api/v1/service-rules", json={**rule, "service": "DROP TABLE"}, headers=op)
+    assert bad.status_code == 422
