@@ -294,6 +294,14 @@ def _champion_model(session: Session, *, ctx: Context, settings: Settings) -> No
 
     if session.scalar(select(ModelVersion.id).limit(1)) is not None:
         return
+    from yunrong.demo.history import feed_history
+    from yunrong.parties.tables import Enterprise
+
+    operator = _login_context(session, OPERATOR.email, ctx)
+    for enterprise in session.scalars(
+        select(Enterprise).join(Demand, Demand.organisation_id == Enterprise.organisation_id).distinct()
+    ).all():
+        feed_history(session, ctx=operator, enterprise=enterprise, timezone=settings.timezone)
     model = decisions.train_default_model(session, ctx=ctx, settings=settings)
     promotion = registry.propose(
         session,

@@ -308,6 +308,25 @@ RESULT_OPTION_LABELS: dict[str, str] = {
 }
 
 #: Every label table of the parties pages, reachable in templates as ``lbl.<name>[value]``.
+MODEL_ROLE_LABELS: dict[str, str] = {
+    "champion": N_("Champion"),
+    "challenger": N_("Challenger"),
+    "registered": N_("Registered, not in use"),
+    "retired": N_("Retired"),
+}
+
+PROMOTION_STATUS_LABELS: dict[str, str] = {
+    "proposed": N_("Proposed"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+}
+
+PSI_READING_LABELS: dict[str, str] = {
+    "stable": N_("Stable"),
+    "watch": N_("Watch"),
+    "shifted": N_("Shifted"),
+}
+
 PARTY_LABELS: dict[str, dict[str, str]] = {
     "status": QUALIFICATION_STATUS_LABELS,
     "event": REVIEW_EVENT_LABELS,
@@ -334,6 +353,9 @@ PARTY_LABELS: dict[str, dict[str, str]] = {
     "fact_status": FACT_STATUS_LABELS,
     "result_field": RESULT_FIELD_LABELS,
     "result_option": RESULT_OPTION_LABELS,
+    "model_role": MODEL_ROLE_LABELS,
+    "promotion_status": PROMOTION_STATUS_LABELS,
+    "psi_reading": PSI_READING_LABELS,
 }
 
 #: Titles and messages raised by services and the framework: extracted here so that pages can show
@@ -562,6 +584,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^attestation (?P<r>\S+)$", N_("attestation %(r)s")),
         (r"^reassigned after a decline: (?P<r>.+)$", N_("reassigned after a decline: %(r)s")),
         (r"^reassigned by the operator: (?P<r>.+)$", N_("reassigned by the operator: %(r)s")),
+        (r"^the promotion is already (?P<s>[a-z]+)$", N_("the promotion is already %(s)s")),
+        (
+            r"^demand (?P<r>\S+) is (?P<s>[a-z_]+); decisions are made while it is verified or listed$",
+            N_("demand %(r)s is %(s)s; decisions are made while it is verified or listed"),
+        ),
+        (
+            r"^the artifact of model (?P<m>.+) is missing or was changed; not loaded$",
+            N_("the artifact of model %(m)s is missing or was changed; not loaded"),
+        ),
         (
             r"^cannot (?P<verb>[a-z ]+) a qualification that is (?P<status>[a-z_]+)$",
             N_("this decision is not possible while the qualification is %(status)s"),
@@ -625,6 +656,7 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/regulator/funds", N_("Fund flows")),
         NavItem("/listings", N_("Listings")),
         NavItem("/alerts", N_("Alerts")),
+        NavItem("/models", N_("Credit models")),
     ),
     Portal.OPERATOR: (
         NavItem("/operator", N_("Dashboard")),
@@ -634,5 +666,6 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/operator/outbox", N_("Outbox")),
         NavItem("/operator/funds", N_("Fund flows")),
         NavItem("/operator/adjustments", N_("Adjustments")),
+        NavItem("/models", N_("Credit models")),
     ),
 }

@@ -455,6 +455,7 @@ router.include_router(party_pages.router)
 router.include_router(custody_pages.router)
 router.include_router(demand_pages.router)
 
-from yunrong.web import data_pages  # noqa: E402
+from yunrong.web import data_pages, decision_pages  # noqa: E402
 
 router.include_router(data_pages.router)
+router.include_router(decision_pages.router)
