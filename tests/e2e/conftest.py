@@ -50,9 +50,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _seeded_env(tmp: Path) -> dict[str, str]:
-    """A freshly seeded demo database under ``tmp`` and the settings (environment) of a server on it."""
-    url = f"sqlite:///{tmp / 'live.db'}"
+def _seeded_env(tmp: Path, url: str | None = None) -> dict[str, str]:
+    """A freshly seeded demo database (under ``tmp``, or at ``url``) and the settings (environment)
+    of a server on it."""
+    url = url or f"sqlite:///{tmp / 'live.db'}"
     migrate.upgrade(url)
     settings = Settings(database_url=url, demo=True, mail_dir=tmp / "mail", upload_dir=tmp / "uploads")
     engine = make_engine(url)
@@ -118,6 +119,31 @@ def own_live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A demo database of one test module's own, for a flow that must not meet what the other
     browser tests leave in the shared one (the agencies they admit win service orders, say)."""
     return _seeded_env(tmp_path_factory.mktemp("own-live"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend_live_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """Like ``own_live_env``, once on SQLite and once on a throwaway PostgreSQL database."""
+    from tests.conftest import _create_pg_database, _drop_pg_database, _require_pg
+
+    tmp = tmp_path_factory.mktemp(f"live-{request.param}")
+    if request.param == "sqlite":
+        yield _seeded_env(tmp)
+        return
+    _require_pg()
+    url, name = _create_pg_database()
+    try:
+        yield _seeded_env(tmp, url)
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture(scope="module")
+def backend_live_server(backend_live_env: dict[str, str]) -> Iterator[str]:
+    with _serving(backend_live_env) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

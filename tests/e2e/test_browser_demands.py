@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from yunrong.config import Settings
 from yunrong.demo.seed import AGENCY, OPERATOR, PERSON, SME, DemoLogin, demo_agency_private_key
+from yunrong.parties.codes import make_uscc
 from yunrong.verification import attestations
 
 pytestmark = pytest.mark.browser
@@ -30,14 +31,14 @@ SCREENSHOT_OPERATOR = Path(tempfile.gettempdir()) / "yunrong-operator-orders.png
 
 
 @pytest.fixture
-def new_page(browser: Any, own_live_server: str) -> Iterator[Any]:
+def new_page(browser: Any, backend_live_server: str) -> Iterator[Any]:
     """Pages in separate browser contexts (one per person) on this module's own live server."""
     assert isinstance(browser, Browser)
     contexts: list[BrowserContext] = []
 
     def make() -> Page:
         ctx = browser.new_context(
-            base_url=own_live_server, locale="en-US", viewport={"width": 1280, "height": 900}
+            base_url=backend_live_server, locale="en-US", viewport={"width": 1280, "height": 900}
         )
         contexts.append(ctx)
         return ctx.new_page()
@@ -65,9 +66,49 @@ def share_with_investors(page: Page, category: str) -> None:
     expect(page.get_by_test_id("flash")).to_be_visible()
 
 
+#: What each product's form needs besides the common fields: (repayment method, fills, selects).
+PRODUCTS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    "bank_loan": ("equal_instalment", {}, {}),
+    "p2p_loan": ("equal_principal", {}, {}),
+    "supply_chain_receivable": (
+        "bullet",
+        {
+            "facts.receivable.debtor_name": "Jiangsu Fresh Foods Co.",
+            "facts.receivable.debtor_credit_code": make_uscc("91320100MA1FRXH2Q"),
+            "facts.receivable.invoice_number": "INV-2026-0931",
+            "facts.receivable.amount": "180000.00",
+            "facts.receivable.due_date": (date.today() + timedelta(days=120)).isoformat(),
+        },
+        {},
+    ),
+    "ecommerce_credit_line": (
+        "revolving",
+        {
+            "facts.store.platform": "Tmall",
+            "facts.store.store_id": "lvyuan-fresh",
+            "facts.store.monthly_sales": "81000, 76000, 90500, 88000, 95000, 99000",
+        },
+        {},
+    ),
+    "financial_lease": (
+        "lease_rent",
+        {
+            "facts.lease.equipment": "Vacuum freeze-dryer VF-200",
+            "facts.lease.supplier": "Shanghai Tofflon",
+            "facts.lease.price": "160000.00",
+            "facts.lease.residual_value": "16000.00",
+        },
+        {"facts.lease.end_option": "purchase"},
+    ),
+}
+
+
+@pytest.mark.parametrize("product", list(PRODUCTS))
 def test_a_demand_goes_from_draft_to_listed_in_the_browser(
-    new_page: Any, own_live_env: dict[str, str]
+    product: str, new_page: Any, backend_live_env: dict[str, str]
 ) -> None:
+    method, product_fills, product_selects = PRODUCTS[product]
+    title = f"Cold store for the spring harvest ({product})"
     sme: Page = new_page()
     log_in(sme, SME)
     sme.get_by_role("link", name="Credit file", exact=True).first.click()
@@ -88,21 +129,24 @@ def test_a_demand_goes_from_draft_to_listed_in_the_browser(
     expect(lease).to_be_hidden()
     expect(sme.get_by_test_id("facts-banks")).to_be_visible()
     values = {
-        "title": "Cold store for the spring harvest",
-        "amount": "200000.00",
+        "title": title,
+        "amount": "150000.00",
         "term_months": "24",
         "max_annual_rate": "8.5",
-        "project_key": "browser-cold-store",
+        "project_key": f"browser-cold-store-{product}",
         "purpose": "A second cold store so that vegetables keep until the supermarkets buy them",
         "use_of_funds.0.item": "Refrigeration units",
-        "use_of_funds.0.amount": "150000.00",
+        "use_of_funds.0.amount": "110000.00",
         "use_of_funds.1.item": "Insulated panels",
-        "use_of_funds.1.amount": "50000.00",
+        "use_of_funds.1.amount": "40000.00",
         "innovation.rd_spend": "380000.00",
     }
-    for name, value in values.items():
+    sme.select_option("#f-product", product)
+    for name, value in {**values, **product_fills}.items():
         sme.fill(f'[name="{name}"]', value)
-    sme.select_option('[name="repayment_method"]', "equal_instalment")
+    for name, value in product_selects.items():
+        sme.select_option(f'[name="{name}"]', value)
+    sme.select_option('[name="repayment_method"]', method)
     sme.screenshot(path=SCREENSHOT_FORM, full_page=True)
     sme.get_by_test_id("demand-submit").click()
     expect(sme.get_by_test_id("flash")).to_contain_text("The draft is saved")
@@ -132,7 +176,7 @@ def test_a_demand_goes_from_draft_to_listed_in_the_browser(
     agency.get_by_test_id("prepare-signature").click()
     canonical = agency.get_by_test_id("canonical").input_value()
     assert f'"order_ref":"{rating_ref}"' in canonical
-    settings = Settings(database_url=own_live_env["YUNRONG_DATABASE_URL"], demo=True)
+    settings = Settings(database_url=backend_live_env["YUNRONG_DATABASE_URL"], demo=True)
     key = demo_agency_private_key(settings, AGENCY.organisation)  # the agency's own, never the platform's
     agency.fill('[name="signature"]', attestations.sign(key, canonical.replace('"A"', '"AA"')))
     agency.get_by_test_id("submit-result").click()
@@ -169,8 +213,8 @@ def test_a_demand_goes_from_draft_to_listed_in_the_browser(
     log_in(investor, PERSON)
     investor.get_by_role("link", name="Listings", exact=True).first.click()
     expect(investor).to_have_url(re.compile(r"/investor/listings$"))
-    investor.get_by_role("link", name="Cold store for the spring harvest").click()
-    expect(investor.get_by_test_id("listing-title")).to_have_text("Cold store for the spring harvest")
+    investor.get_by_role("link", name=title).click()
+    expect(investor.get_by_test_id("listing-title")).to_have_text(title)
     rated = investor.get_by_test_id("fact-agency_rating")
     expect(rated).to_contain_text("A")
     expect(rated.get_by_test_id("fact-verified")).to_contain_text(f"Verified by {AGENCY.organisation}")
