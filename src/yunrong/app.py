@@ -27,6 +27,7 @@ from yunrong.demands.routes import router as demands_router
 from yunrong.identity.routes import router as identity_router
 from yunrong.kit.clock import Clock, SystemClock
 from yunrong.kit.errors import YunrongError
+from yunrong.matching.routes import router as matching_router
 from yunrong.messaging.routes import router as outbox_router
 from yunrong.observability import Metrics, request_id_var
 from yunrong.parties.routes import router as parties_router
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(custody_router)
     app.include_router(demands_router)
     app.include_router(decisions_router)
+    app.include_router(matching_router)
     app.include_router(orders_router)
     app.include_router(webhooks_router)
     app.include_router(attestations_router)

@@ -8,6 +8,7 @@ from yunrong.decisions import tables as decision_tables
 from yunrong.demands import tables as demand_tables
 from yunrong.identity import tables as identity_tables
 from yunrong.ledger import tables as ledger_tables
+from yunrong.matching import tables as matching_tables
 from yunrong.messaging import tables as messaging_tables
 from yunrong.parties import tables as parties_tables
 from yunrong.supervision import tables as supervision_tables
@@ -22,6 +23,7 @@ __all__ = [
     "demand_tables",
     "identity_tables",
     "ledger_tables",
+    "matching_tables",
     "messaging_tables",
     "parties_tables",
     "supervision_tables",

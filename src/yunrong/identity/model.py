@@ -131,6 +131,10 @@ class Action(StrEnum):
     MANAGE_WEBHOOKS = "manage_webhooks"
     IMPORT_OWN_DATA = "import_own_data"
     FEED_DATA = "feed_data"
+    SET_INVESTMENT_PREFERENCES = "set_investment_preferences"
+    READ_INVESTMENT_PREFERENCES = "read_investment_preferences"
+    LIST_RECOMMENDATIONS = "list_recommendations"
+    SET_PUSH_SETTINGS = "set_push_settings"
 
 
 _EVERYONE = frozenset(Role)
@@ -207,6 +211,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_WEBHOOKS: frozenset({Role.AGENCY_ADMIN}),
     Action.IMPORT_OWN_DATA: frozenset({Role.ENTERPRISE_ADMIN}),
     Action.FEED_DATA: frozenset({Role.OPERATOR_ADMIN, Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
+    Action.SET_INVESTMENT_PREFERENCES: frozenset({Role.INVESTOR}),
+    Action.READ_INVESTMENT_PREFERENCES: frozenset({Role.INVESTOR}),
+    Action.LIST_RECOMMENDATIONS: frozenset({Role.INVESTOR}),
+    Action.SET_PUSH_SETTINGS: frozenset({Role.INVESTOR}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -531,7 +531,14 @@ def maybe_list(session: Session, *, ctx: Context, demand: Demand, settings: Any 
     from yunrong.config import get_settings
     from yunrong.decisions.service import decide_if_possible
 
-    decide_if_possible(session, ctx=ctx, settings=settings or get_settings(), demand=demand)
+    decision = decide_if_possible(session, ctx=ctx, settings=settings or get_settings(), demand=demand)
+    if decision is not None:
+        # Step 4: push the listing to the investors it suits (in-app message; e-mail via the outbox).
+        from yunrong.identity.model import Actor
+        from yunrong.matching.service import push_listing
+
+        platform = Context(actor=Actor.system("matching"), clock=ctx.clock, request_id=ctx.request_id)
+        push_listing(session, ctx=platform, demand_id=demand.id, settings=settings or get_settings())
     return True
 
 

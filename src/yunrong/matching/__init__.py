@@ -1,0 +1,1 @@
+"""Step 4: investors\x27 preferences, suitability, recommendations and push."""
