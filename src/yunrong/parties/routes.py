@@ -163,13 +163,8 @@ def _case(session: DB, q: Qualification, org: Organisation) -> QualificationCase
     from sqlalchemy import select
 
     from yunrong.identity import repository as identity_repo
-    from yunrong.parties.tables import QualificationEvent
 
-    events = session.scalars(
-        select(QualificationEvent)
-        .where(QualificationEvent.qualification_id == q.id)
-        .order_by(QualificationEvent.at, QualificationEvent.id)
-    ).all()
+    events = parties.events_of(session, q.id)
     people = parties.people_of(session, org.id)
     accounts = session.scalars(select(BankAccount).where(BankAccount.organisation_id == org.id)).all()
     return QualificationCaseOut(

@@ -711,6 +711,17 @@ def visible_qualification(
     return qualification, org
 
 
+def events_of(session: Session, qualification_id: uuid.UUID) -> list[QualificationEvent]:
+    """A case's history, oldest first."""
+    return list(
+        session.scalars(
+            select(QualificationEvent)
+            .where(QualificationEvent.qualification_id == qualification_id)
+            .order_by(QualificationEvent.at, QualificationEvent.id)
+        ).all()
+    )
+
+
 def qualification_of(session: Session, org_id: uuid.UUID) -> Qualification | None:
     return session.scalars(select(Qualification).where(Qualification.organisation_id == org_id)).one_or_none()
 

@@ -41,7 +41,8 @@ from yunrong.parties.tables import Agency, BankAccount
 from yunrong.supervision.alerts import list_alerts
 from yunrong.web.forms import FormDep, field_errors, problems_of, text, values
 from yunrong.web.i18n import N_
-from yunrong.web.rendering import Csrf, guard, page_context, render, render_error
+from yunrong.web.rendering import Csrf, guard, money, page_context, render, render_error
+from yunrong.web.rendering import parse_uuid as _uuid
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,18 +50,6 @@ CURRENCY = "CNY"
 MONEY_FIELDS = ("amount", "bank_account_id")
 ADJUSTMENT_ROWS = 4
 CHART_DAYS = 14
-
-
-def money(minor: int | None, currency: str = CURRENCY) -> str:
-    """An amount for people: thousands separators and the currency ("1,000.00 CNY")."""
-    return str(Money(int(minor or 0), currency))
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _errors(

@@ -39,6 +39,7 @@ from yunrong.web.demand_pages import HELPERS
 from yunrong.web.forms import FormDep, field_errors, text
 from yunrong.web.i18n import N_
 from yunrong.web.rendering import Csrf, guard, page_context, render, render_error
+from yunrong.web.rendering import parse_uuid as _uuid
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,13 +50,6 @@ PROPOSAL_FIELDS = ("target_role", "reason")
 DECISION_FIELDS = ("approve", "reason")
 CHART_HEIGHT = 120
 CHART_BAR = 14
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _not_found(request: Request, detail: str) -> Response:

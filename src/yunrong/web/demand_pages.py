@@ -46,7 +46,8 @@ from yunrong.parties.tables import Investor
 from yunrong.verification import attestations, credit_file, listings, orders, webhooks
 from yunrong.web.forms import FormDep, field_errors, nest, problems_of, text, texts, values
 from yunrong.web.i18n import N_
-from yunrong.web.rendering import Csrf, guard, page_context, render, render_error
+from yunrong.web.rendering import Csrf, guard, money, page_context, render, render_error
+from yunrong.web.rendering import parse_uuid as _uuid
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,18 +64,6 @@ ORDER_STATUSES = (
 )
 #: Orders an agency may still act on (the service decides; these only choose which forms to show).
 WORKABLE = ("assigned", "accepted", "escalated")
-
-
-def money(minor: int | None, currency: str = CURRENCY) -> str:
-    """An amount for people: thousands separators and the currency ("1,000.00 CNY")."""
-    return str(Money(int(minor or 0), currency))
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _not_found(request: Request, detail: str) -> Response:

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings
@@ -40,6 +39,7 @@ from yunrong.supervision import rates
 from yunrong.web.forms import FormDep, field_errors, problems_of, text, upload, values
 from yunrong.web.i18n import N_
 from yunrong.web.rendering import Csrf, guard, page_context, render, render_error
+from yunrong.web.rendering import parse_uuid as _uuid
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,25 +61,12 @@ def _today(request: Request, settings: Settings) -> Any:
 
 
 def _events(session: Session, qualification: Qualification) -> list[QualificationEvent]:
-    """The case history, oldest first (the same query as the API's case view)."""
-    return list(
-        session.scalars(
-            select(QualificationEvent)
-            .where(QualificationEvent.qualification_id == qualification.id)
-            .order_by(QualificationEvent.at, QualificationEvent.id)
-        ).all()
-    )
+    """The case history, oldest first (the same service call as the API's case view)."""
+    return parties.events_of(session, qualification.id)
 
 
 def _not_found(request: Request) -> Response:
     return render_error(request, 404, N_("Not found"), N_("no such qualification"))
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 # --- the applicant's own review -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and the guard that sends anonymous users to the login page and refuses other rol
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from yunrong.config import Settings
 from yunrong.identity import security
 from yunrong.identity.model import PORTAL_ACTION, Action, Actor, Context, Portal
 from yunrong.kit.errors import PermissionDenied
+from yunrong.kit.money import Money
 from yunrong.messaging import service as messaging
 from yunrong.observability import request_id_var
 from yunrong.web import i18n
@@ -199,3 +201,16 @@ def guard(request: Request, session: Session, portal: Portal | None, *actions: A
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def money(minor: int | None, currency: str = "CNY") -> str:
+    """An amount for people: thousands separators and the currency ("1,000.00 CNY")."""
+    return str(Money(int(minor or 0), currency))
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """An id from a URL or form, or None when it is not one (the page then answers 404)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
