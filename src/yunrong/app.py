@@ -25,6 +25,9 @@ from yunrong.db import make_engine, make_sessionmaker
 from yunrong.decisions.routes import router as decisions_router
 from yunrong.demands.routes import router as demands_router
 from yunrong.identity.routes import router as identity_router
+from yunrong.investing.offer_routes import router as offers_router
+from yunrong.investing.portfolio_routes import router as portfolio_router
+from yunrong.investing.routes import router as investing_router
 from yunrong.kit.clock import Clock, SystemClock
 from yunrong.kit.errors import YunrongError
 from yunrong.matching.routes import router as matching_router
@@ -147,6 +150,9 @@ def create_app(
     app.include_router(demands_router)
     app.include_router(decisions_router)
     app.include_router(matching_router)
+    app.include_router(investing_router)
+    app.include_router(portfolio_router)
+    app.include_router(offers_router)
     app.include_router(orders_router)
     app.include_router(webhooks_router)
     app.include_router(attestations_router)

@@ -81,6 +81,24 @@ class Settings(BaseSettings):
         default="http",
         description="Simulated bank: 'http' posts callbacks to public_url; 'direct' applies them in-process.",
     )
+    funding_window_days: int = Field(default=14, ge=1, le=90, description="Days a listing takes commitments.")
+    min_ticket_minor: int = Field(default=10_000, ge=1, description="Smallest commitment, minor units.")
+    max_ticket_share_bp: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000,
+        description="Largest commitment as a share of the demand, basis points.",
+    )
+    platform_fee_bp: int = Field(
+        default=50,
+        ge=0,
+        le=1_000,
+        description="Disclosed one-off platform service fee, basis points of principal.",
+    )
+    autoinvest_optimise: bool = Field(
+        default=False,
+        description="Auto-invest maximises expected return within the limits (HiGHS), not the fair split.",
+    )
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
 
     @field_validator("policy_profile")

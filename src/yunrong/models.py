@@ -7,6 +7,7 @@ from yunrong.db import Base
 from yunrong.decisions import tables as decision_tables
 from yunrong.demands import tables as demand_tables
 from yunrong.identity import tables as identity_tables
+from yunrong.investing import tables as investing_tables
 from yunrong.ledger import tables as ledger_tables
 from yunrong.matching import tables as matching_tables
 from yunrong.messaging import tables as messaging_tables
@@ -22,6 +23,7 @@ __all__ = [
     "decision_tables",
     "demand_tables",
     "identity_tables",
+    "investing_tables",
     "ledger_tables",
     "matching_tables",
     "messaging_tables",

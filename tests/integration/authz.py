@@ -1006,6 +1006,282 @@ CASES += [
 ]
 
 
+# --- steps 5 and 6: funding rounds, commitments, loans ---------------------------------------------
+
+
+def _p2p_round(world: World, amount_minor: int = 1_000_000_00) -> str:
+    """A listed P2P demand of the demo SME with a priced decision and an open funding round."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from yunrong.decisions.tables import CreditDecision, ModelVersion
+    from yunrong.demands.tables import Demand
+    from yunrong.investing import service as investing
+    from yunrong.kit.ids import human_ref
+
+    sme = uuid.UUID(world.org_id_of(world.email_of(Role.ENTERPRISE_ADMIN)))
+    now = world.ctx.now() - timedelta(seconds=1)
+    with unit_of_work(world.factory) as session:
+        demand = Demand(
+            ref=human_ref("DM"),
+            organisation_id=sme,
+            product="p2p_loan",
+            status="listed",
+            title="Harness secret orchard",
+            amount_minor=amount_minor,
+            min_funding_minor=None,
+            currency="CNY",
+            term_months=12,
+            repayment_method="equal_instalment",
+            max_annual_rate=Decimal("9.5"),
+            purpose="Harness secret purpose",
+            use_of_funds=[],
+            innovation={},
+            collateral=[],
+            guarantee_wanted=False,
+            project_key=f"harness-{uuid.uuid4().hex[:8]}",
+            product_facts={},
+            attachment_ids=[],
+            status_reason=None,
+            created_by="authz",
+            created_at=now,
+            updated_at=now,
+            submitted_at=now,
+            listed_at=now,
+        )
+        session.add(demand)
+        model_row = ModelVersion(
+            name="harness",
+            version=1,
+            role="retired",
+            artifact_path="-",
+            artifact_sha256="0" * 64,
+            card={},
+            reference_scores={},
+            registered_by="authz",
+            registered_at=now,
+        )
+        session.add(model_row)
+        session.flush()
+        session.add(
+            CreditDecision(
+                demand_id=demand.id,
+                model_id=model_row.id,
+                as_of=now,
+                features={},
+                pd=0.02,
+                score=650.0,
+                grade="A",
+                declined=False,
+                annual_rate=Decimal("0.08"),
+                limit_minor=amount_minor,
+                price={},
+                reasons=[],
+                decided_at=now,
+            )
+        )
+        session.flush()
+        assert investing.open_round(session, ctx=world.ctx, demand=demand, settings=world.settings)
+        return str(demand.id)
+
+
+def _fund_investor(world: World, email: str, amount_minor: int) -> None:
+    """Money in the investor's escrow sub-account, booked as a confirmed deposit would be (the
+    deposit path itself is tested in tests/integration/custody)."""
+    from yunrong.custody import accounts
+    from yunrong.custody.service import platform_custodian
+    from yunrong.identity.tables import Organisation
+    from yunrong.ledger import service as ledger
+    from yunrong.ledger.model import transfer
+    from yunrong.parties.tables import Investor
+
+    with unit_of_work(world.factory) as session:
+        org = session.get(Organisation, uuid.UUID(world.org_id_of(email)))
+        assert org is not None
+        investor = session.get(Investor, org.id)
+        if investor is not None:
+            investor.risk_level = "C5"
+        escrow = accounts.escrow_cash(session, world.ctx, platform_custodian(session), "CNY")
+        mine = accounts.investor_available(session, world.ctx, org, "CNY")
+        ledger.post_entry(
+            session,
+            ctx=world.ctx,
+            legs=transfer(escrow.id, mine.id, amount_minor, "CNY"),
+            kind="deposit",
+            description="harness deposit",
+        )
+
+
+def _commitment_of(world: World, amount_minor: int, demand_id: str) -> tuple[str, str]:
+    from yunrong.investing import service as investing
+
+    email = world.email_of(Role.INVESTOR)
+    if not email.startswith("investor@"):
+        email = "investor@demo.yunrong.cn"
+    _fund_investor(world, email, amount_minor)
+    with unit_of_work(world.factory) as session:
+        row = investing.create_commitment(
+            session,
+            ctx=world.ctx_of(email),
+            settings=world.settings,
+            req=investing.CommitRequest(
+                demand_id=uuid.UUID(demand_id), amount=amount_minor, currency="CNY", accept_agreement=True
+            ),
+        )
+        return str(row.id), row.ref
+
+
+def _commitment(world: World) -> Target:
+    demand_id = _p2p_round(world)
+    commitment_id, ref = _commitment_of(world, 500_000, demand_id)
+    return Target({"commitment_id": commitment_id}, (commitment_id, ref), {"reason": "harness"})
+
+
+def _round(world: World) -> Target:
+    demand_id = _p2p_round(world)
+    return Target({"demand_id": demand_id}, ("Harness secret orchard",), {"accept_partial": False})
+
+
+def _loan(world: World) -> Target:
+    """A funded P2P loan awaiting the borrower's acceptance (its bank account verified)."""
+    from sqlalchemy import select
+
+    from yunrong.investing import loans
+    from yunrong.investing import service as investing
+    from yunrong.parties.tables import BankAccount
+
+    demand_id = _p2p_round(world, amount_minor=200_000)
+    _commitment_of(world, 200_000, demand_id)
+    sme = uuid.UUID(world.org_id_of(world.email_of(Role.ENTERPRISE_ADMIN)))
+    with unit_of_work(world.factory) as session:
+        for account in session.scalars(select(BankAccount).where(BankAccount.organisation_id == sme)):
+            account.verified_at = world.ctx.now()
+            account.verified_by = "authz"
+        funding = investing.round_of(session, uuid.UUID(demand_id))
+        assert funding is not None
+        assert funding.loan_id is not None
+        loan = loans.visible_loan(session, ctx=world.ctx, loan_id=funding.loan_id)
+        sha = loans.agreement_of(session, loan.id).sha256
+        return Target({"loan_id": str(loan.id)}, (str(loan.id), loan.ref), {"sha256": sha})
+
+
+def _investor_owner(world: World) -> set[str]:
+    return {"investor@demo.yunrong.cn"} & set(world.tokens)
+
+
+CASES += [
+    IdCase(
+        "read_commitment",
+        _commitment,
+        lambda w: _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, *_SUPERVISORS),
+    ),
+    IdCase("cancel_commitment", _commitment, _investor_owner),
+    IdCase(
+        "read_funding_round",
+        _round,
+        lambda w: _with_roles(w, Role.INVESTOR, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS),
+    ),
+    IdCase("set_partial_funding", _round, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+    IdCase(
+        "read_loan",
+        _loan,
+        lambda w: (
+            _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS)
+        ),
+    ),
+    IdCase(
+        "read_loan_agreement",
+        _loan,
+        lambda w: (
+            _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS)
+        ),
+    ),
+    IdCase("accept_loan_agreement", _loan, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+]
+
+
+def _bank_offer(world: World) -> Target:
+    """An open offer of the demo bank on a listed bank-loan demand of the demo SME."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from yunrong.investing import offers
+
+    demand = _listed_demand(world)
+    with unit_of_work(world.factory) as session:
+        offer = offers.create_offer(
+            session,
+            ctx=world.ctx_of("bank@demo.yunrong.cn"),
+            settings=world.settings,
+            req=offers.OfferRequest(
+                demand_id=uuid.UUID(demand.path_params["demand_id"]),
+                amount=100_000_00,
+                currency="CNY",
+                annual_rate=Decimal("0.06"),
+                term_months=12,
+                repayment_method="equal_instalment",
+                conditions="Harness secret conditions",
+                valid_until=world.ctx.now() + timedelta(days=7),
+            ),
+        )
+        return Target(
+            {"offer_id": str(offer.id)},
+            (str(offer.id), offer.ref, "Harness secret conditions"),
+            {"reason": "harness"},
+        )
+
+
+def _bank(world: World) -> set[str]:
+    return {"bank@demo.yunrong.cn"} & set(world.tokens)
+
+
+CASES += [
+    IdCase(
+        "read_offer",
+        _bank_offer,
+        lambda w: _bank(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS),
+    ),
+    IdCase("withdraw_offer", _bank_offer, _bank),
+    IdCase("decline_offer", _bank_offer, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+    # 422: the enterprise got past authorization and is asked for an Idempotency-Key.
+    IdCase(
+        "accept_offer",
+        _bank_offer,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+        ok_statuses=frozenset({422}),
+    ),
+]
+
+
+def _autoinvest_rule(world: World) -> Target:
+    from yunrong.investing import autoinvest
+
+    with unit_of_work(world.factory) as session:
+        rule = autoinvest.create_rule(
+            session,
+            ctx=world.ctx_of("investor@demo.yunrong.cn"),
+            data=autoinvest.RuleIn(
+                name="Harness secret rule",
+                currency="CNY",
+                amount_per_loan_minor=100_000,
+                max_share_of_loan_bp=2_000,
+                max_per_enterprise_minor=500_000,
+                max_industry_bp=3_000,
+                max_region_bp=5_000,
+                max_grade_bp=5_000,
+                grades=frozenset({"A"}),
+                products=frozenset(),
+                min_transparency=0,
+            ),
+        )
+        return Target(
+            {"rule_id": str(rule.id)}, (str(rule.id), rule.ref, "Harness secret rule"), {"active": False}
+        )
+
+
+CASES += [IdCase("set_autoinvest_rule_active", _autoinvest_rule, _investor_owner)]
+
+
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """operationId → (method, path) for every operation whose path has a parameter."""
     found: dict[str, tuple[str, str]] = {}

@@ -9,8 +9,10 @@ instruction and the event that carries it to the bank are written in one transac
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,6 +225,71 @@ def create_withdrawal(
     )
 
 
+def verified_account_of(session: Session, org_id: uuid.UUID, currency: str) -> BankAccount | None:
+    """The organisation's verified account in ``currency`` (the latest verified, when several)."""
+    return session.scalars(
+        select(BankAccount)
+        .where(
+            BankAccount.organisation_id == org_id,
+            BankAccount.currency == currency,
+            BankAccount.verified_at.is_not(None),
+        )
+        .order_by(BankAccount.verified_at.desc())
+        .limit(1)
+    ).first()
+
+
+def instruct_payout(
+    session: Session, *, ctx: Context, enterprise: Organisation, amount: int, currency: str
+) -> Instruction:
+    """Pay an enterprise's payout money to its own verified account: held at once, posted when the
+    custodian confirms, released if it fails. The platform's own accounts are never touched."""
+    _amount_problems(amount)
+    bank_account = verified_account_of(session, enterprise.id, currency)
+    if bank_account is None:
+        raise AccountNotVerified(
+            f"{enterprise.name} has no verified {currency} bank account to receive the loan",
+            [FieldProblem(("bank_account",), "none verified")],
+        )
+    bank = platform_custodian(session)
+    escrow = accounts.escrow_cash(session, ctx, bank, currency)
+    payout = accounts.enterprise_payout(session, ctx, enterprise, currency)
+    hold = ledger.place_hold(
+        session,
+        ctx=ctx,
+        debit_account_id=payout.id,
+        credit_account_id=escrow.id,
+        amount=amount,
+        currency=currency,
+        description=f"payout to {bank_account.account_number_masked}",
+    )
+    return _instruct(
+        session,
+        ctx=ctx,
+        kind=InstructionKind.PAYOUT,
+        bank=bank,
+        owner=enterprise,
+        amount=amount,
+        currency=currency,
+        ledger_account=payout,
+        escrow=escrow,
+        bank_account=bank_account,
+        hold_id=hold.id,
+    )
+
+
+#: Called in the callback's transaction after an instruction settles (loans activate on payout).
+#: Feature modules append to it when imported; the modules named here are imported on first use.
+SETTLE_HOOKS: list[Callable[[Session, Context, Instruction], None]] = []
+SETTLE_HOOK_MODULES: tuple[str, ...] = ("yunrong.investing.loans",)
+
+
+def _settle_hooks() -> list[Callable[[Session, Context, Instruction], None]]:
+    for module in SETTLE_HOOK_MODULES:
+        importlib.import_module(module)
+    return SETTLE_HOOKS
+
+
 @dataclass(frozen=True)
 class CallbackResult:
     outcome: CallbackOutcome
@@ -367,6 +434,8 @@ def _settle(
         str(data.get("reason") or "") or None if status is InstructionStatus.FAILED else None
     )
     instruction.resolved_at = ctx.now()
+    for hook in _settle_hooks():
+        hook(session, ctx, instruction)
     audit.record(
         session,
         ctx=ctx,
@@ -393,7 +462,7 @@ def _settle(
             subject_zh=zh,
             body_en=f"{en} (instruction {instruction.ref}).",
             body_zh=f"{zh}（指令 {instruction.ref}）。",
-            link="/investor/money",
+            link="/enterprise/loans" if kind is InstructionKind.PAYOUT else "/investor/money",
         ),
     )
     return CallbackOutcome.APPLIED

@@ -120,10 +120,8 @@ def _validate(
             problems.append(FieldProblem(("facts", "receivable", "due_date"), "must be in the future"))
     for i, bank_id in enumerate(data.facts.target_bank_ids):
         bank = session.get(Organisation, bank_id)
-        if bank is None or bank.type != OrgType.INVESTOR.value:
-            problems.append(
-                FieldProblem(("facts", "target_bank_ids", i), "not an investing institution on the platform")
-            )
+        if bank is None or bank.type != OrgType.CUSTODIAN_BANK.value:
+            problems.append(FieldProblem(("facts", "target_bank_ids", i), "not a bank on the platform"))
     for i, doc_id in enumerate(data.attachment_ids):
         doc = session.get(Document, doc_id)
         if doc is None or doc.organisation_id != ctx.actor.organisation_id:
@@ -358,6 +356,12 @@ def withdraw_demand(session: Session, *, ctx: Context, demand_id: uuid.UUID, rea
     from yunrong.verification import orders
 
     orders.cancel_open_orders(session, ctx=ctx, demand=demand, reason="the demand was withdrawn")
+    from yunrong.investing.service import cancel_round
+
+    cancel_round(session, ctx=ctx, demand_id=demand.id)  # every commitment's hold is released
+    from yunrong.investing.offers import lapse_offers_of
+
+    lapse_offers_of(session, ctx=ctx, demand_id=demand.id, reason="the demand was withdrawn")
     return demand
 
 

@@ -135,6 +135,16 @@ class Action(StrEnum):
     READ_INVESTMENT_PREFERENCES = "read_investment_preferences"
     LIST_RECOMMENDATIONS = "list_recommendations"
     SET_PUSH_SETTINGS = "set_push_settings"
+    COMMIT_FUNDS = "commit_funds"
+    READ_COMMITMENTS = "read_commitments"
+    DECIDE_FUNDING = "decide_funding"
+    MAKE_OFFERS = "make_offers"
+    READ_OFFERS = "read_offers"
+    MANAGE_AUTOINVEST = "manage_autoinvest"
+    READ_LOANS = "read_loans"
+    ACCEPT_CONTRACT = "accept_contract"
+    READ_PORTFOLIO = "read_portfolio"
+    TAKE_KNOWLEDGE_TEST = "take_knowledge_test"
 
 
 _EVERYONE = frozenset(Role)
@@ -175,7 +185,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.READ_POLICY: _EVERYONE,
     Action.SET_LPR: frozenset({Role.OPERATOR_ADMIN}),
     Action.READ_NOTIFICATIONS: _EVERYONE,
-    Action.MOVE_OWN_MONEY: frozenset({Role.INVESTOR}),
+    Action.MOVE_OWN_MONEY: frozenset({Role.INVESTOR, Role.BANK_OFFICER}),
     Action.READ_OWN_ACCOUNTS: _PARTY_ADMINS | {Role.ENTERPRISE_STAFF},
     Action.READ_FUND_FLOWS: frozenset({Role.REGULATOR, Role.OPERATOR_ADMIN}),
     Action.RECONCILE: frozenset({Role.OPERATOR_ADMIN}),
@@ -208,13 +218,36 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
             Role.REGULATOR,
         }
     ),
-    Action.MANAGE_WEBHOOKS: frozenset({Role.AGENCY_ADMIN}),
+    Action.MANAGE_WEBHOOKS: frozenset({Role.AGENCY_ADMIN, Role.INVESTOR}),
     Action.IMPORT_OWN_DATA: frozenset({Role.ENTERPRISE_ADMIN}),
     Action.FEED_DATA: frozenset({Role.OPERATOR_ADMIN, Role.AGENCY_ADMIN, Role.AGENCY_ANALYST}),
     Action.SET_INVESTMENT_PREFERENCES: frozenset({Role.INVESTOR}),
     Action.READ_INVESTMENT_PREFERENCES: frozenset({Role.INVESTOR}),
     Action.LIST_RECOMMENDATIONS: frozenset({Role.INVESTOR}),
     Action.SET_PUSH_SETTINGS: frozenset({Role.INVESTOR}),
+    Action.COMMIT_FUNDS: frozenset({Role.INVESTOR}),
+    Action.READ_COMMITMENTS: frozenset(
+        {Role.INVESTOR, Role.ENTERPRISE_ADMIN, Role.OPERATOR_ADMIN, Role.REGULATOR}
+    ),
+    Action.DECIDE_FUNDING: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.MAKE_OFFERS: frozenset({Role.BANK_OFFICER}),
+    Action.READ_OFFERS: frozenset(
+        {Role.BANK_OFFICER, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, Role.OPERATOR_ADMIN, Role.REGULATOR}
+    ),
+    Action.MANAGE_AUTOINVEST: frozenset({Role.INVESTOR}),
+    Action.READ_LOANS: frozenset(
+        {
+            Role.INVESTOR,
+            Role.ENTERPRISE_ADMIN,
+            Role.ENTERPRISE_STAFF,
+            Role.BANK_OFFICER,
+            Role.OPERATOR_ADMIN,
+            Role.REGULATOR,
+        }
+    ),
+    Action.ACCEPT_CONTRACT: frozenset({Role.INVESTOR, Role.ENTERPRISE_ADMIN, Role.BANK_OFFICER}),
+    Action.READ_PORTFOLIO: frozenset({Role.INVESTOR}),
+    Action.TAKE_KNOWLEDGE_TEST: frozenset({Role.INVESTOR}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -187,7 +187,7 @@ def set_push_settings(session: Session, *, ctx: Context, daily_cap: int, unsubsc
 # --- listings and investors as matching sees them ---------------------------------------------------
 
 
-def _listing(session: Session, demand: Demand, decision: CreditDecision, ctx: Context) -> model.Listing:
+def listing_of(session: Session, demand: Demand, decision: CreditDecision, ctx: Context) -> model.Listing:
     enterprise = session.get(Enterprise, demand.organisation_id)
     innovation = demand.innovation or {}
     collateral = sum(int(c.get("value_minor", 0)) for c in demand.collateral or [])
@@ -220,11 +220,11 @@ def _listings(session: Session, ctx: Context) -> list[tuple[Demand, model.Listin
     for demand in demands:
         decision = current_decision(session, demand.id)
         if decision is not None:
-            out.append((demand, _listing(session, demand, decision, ctx)))
+            out.append((demand, listing_of(session, demand, decision, ctx)))
     return out
 
 
-def _investor(session: Session, org_id: uuid.UUID) -> model.InvestorProfile:
+def investor_profile(session: Session, org_id: uuid.UUID) -> model.InvestorProfile:
     row = session.get(Investor, org_id)
     if row is None:
         return model.InvestorProfile(kind="person", risk_level=None, net_worth_minor=0)
@@ -283,7 +283,7 @@ def recommendations(
     if row is None:
         return []
     prefs = preferences_of(row)
-    investor = _investor(session, org_id)
+    investor = investor_profile(session, org_id)
     policy = _policy(settings)
     pushes = _industry_pushes(session, org_id)
     out: list[Recommendation] = []
@@ -363,6 +363,28 @@ def _push(
             link=f"/investor/listings/{demand.id}",
         ),
     )
+    from yunrong.verification import webhooks  # here, not at the top: this change stays in _push
+
+    # An institution with a webhook also gets the push as a signed event (others: nothing queued).
+    webhooks.emit_to_organisation(
+        session,
+        ctx=ctx,
+        organisation_id=org_id,
+        event_type="matching.push",
+        payload={
+            "push_id": str(push.id),
+            "demand_id": str(demand.id),
+            "demand_ref": demand.ref,
+            "title": demand.title,
+            "grade": listing.grade,
+            "amount_minor": listing.amount_minor,
+            "currency": listing.currency,
+            "term_months": listing.term_months,
+            "annual_rate": str(listing.annual_rate) if listing.annual_rate is not None else None,
+            "reasons": push.reasons,
+            "link": f"/investor/listings/{demand.id}",
+        },
+    )
     return push
 
 
@@ -380,14 +402,14 @@ def push_listing(
     decision = current_decision(session, demand.id)
     if decision is None:
         return []
-    listing = _listing(session, demand, decision, ctx)
+    listing = listing_of(session, demand, decision, ctx)
     policy = _policy(settings)
     ranked: list[tuple[float, uuid.UUID, model.Score, list[model.Reason]]] = []
     for row in _admitted_investors_with_preferences(session):
         org_id = row.organisation_id
         ok, score, reasons = match(
             preferences_of(row),
-            _investor(session, org_id),
+            investor_profile(session, org_id),
             listing,
             policy,
             _industry_pushes(session, org_id),
@@ -412,7 +434,7 @@ def push_for_investor(
     if row is None:
         return []
     prefs = preferences_of(row)
-    investor = _investor(session, investor_org_id)
+    investor = investor_profile(session, investor_org_id)
     policy = _policy(settings)
     pushes = _industry_pushes(session, investor_org_id)
     ranked: list[tuple[Demand, model.Listing, model.Score, list[model.Reason]]] = []

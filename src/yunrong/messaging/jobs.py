@@ -28,6 +28,8 @@ log = logging.getLogger("yunrong.jobs")
 JOB_MODULES: tuple[str, ...] = (
     "yunrong.custody.handlers",
     "yunrong.custody.recon_jobs",
+    "yunrong.investing.jobs",
+    "yunrong.investing.offer_jobs",
     "yunrong.verification.jobs",
     "yunrong.verification.simulated",
 )

@@ -538,7 +538,15 @@ def maybe_list(session: Session, *, ctx: Context, demand: Demand, settings: Any 
         from yunrong.matching.service import push_listing
 
         platform = Context(actor=Actor.system("matching"), clock=ctx.clock, request_id=ctx.request_id)
+        # Step 5: the funding window opens with the listing (bank loans wait for banks' offers).
+        from yunrong.investing.service import open_round
+
+        funding = open_round(session, ctx=platform, demand=demand, settings=settings or get_settings())
         push_listing(session, ctx=platform, demand_id=demand.id, settings=settings or get_settings())
+        if funding is not None:  # standing auto-invest rules take their fair shares first
+            from yunrong.investing.autoinvest import run_for_round
+
+            run_for_round(session, ctx=platform, funding=funding, settings=settings or get_settings())
     return True
 
 

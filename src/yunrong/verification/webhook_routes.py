@@ -1,4 +1,8 @@
-"""JSON API of an agency's webhook: register or rotate it, read it, read its delivery log."""
+"""JSON API of an organisation's webhook: register or rotate it, read it, read its delivery log.
+
+``/webhook`` serves every owner (an agency's administrator, an institutional investor's users);
+``/agency-webhook`` is the agencies' original path to the same thing.
+"""
 
 from __future__ import annotations
 
@@ -69,18 +73,40 @@ def _delivery(row: WebhookDelivery) -> DeliveryOut:
     )
 
 
-@router.put("/agency-webhook", operation_id="set_agency_webhook", response_model=WebhookSetOut)
-def set_agency_webhook(session: DB, ctx: ApiCtx, settings: SettingsDep, body: WebhookIn) -> WebhookSetOut:
-    """Register (or replace) the agency's webhook URL; the answer carries a new signing secret,
-    shown once. Agency administrators only."""
+@router.put("/webhook", operation_id="set_webhook", response_model=WebhookSetOut)
+def set_webhook(session: DB, ctx: ApiCtx, settings: SettingsDep, body: WebhookIn) -> WebhookSetOut:
+    """Register (or replace) your organisation's webhook URL; the answer carries a new signing
+    secret, shown once. Agency administrators and institutional investors only."""
     secret = webhooks.set_webhook(session, ctx=ctx, settings=settings, url=body.url)
     hook = webhooks.read_webhook(session, ctx=ctx)
     return WebhookSetOut(**_out(hook).model_dump(), secret=secret)
 
 
+@router.get("/webhook", operation_id="read_webhook", response_model=WebhookOut)
+def read_webhook(session: DB, ctx: ApiCtx) -> WebhookOut:
+    return _out(webhooks.read_webhook(session, ctx=ctx))
+
+
+@router.get(
+    "/webhook/deliveries", operation_id="list_my_webhook_deliveries", response_model=list[DeliveryOut]
+)
+def list_my_webhook_deliveries(
+    session: DB, ctx: ApiCtx, limit: int = Query(50, ge=1, le=500)
+) -> list[DeliveryOut]:
+    """Every delivery attempt to your organisation's webhook, newest first (each sees its own)."""
+    return [_delivery(d) for d in webhooks.list_deliveries(session, ctx=ctx, limit=limit)]
+
+
+@router.put("/agency-webhook", operation_id="set_agency_webhook", response_model=WebhookSetOut)
+def set_agency_webhook(session: DB, ctx: ApiCtx, settings: SettingsDep, body: WebhookIn) -> WebhookSetOut:
+    """Register (or replace) the agency's webhook URL; the answer carries a new signing secret,
+    shown once. The same as ``PUT /webhook``."""
+    return set_webhook(session, ctx, settings, body)
+
+
 @router.get("/agency-webhook", operation_id="read_agency_webhook", response_model=WebhookOut)
 def read_agency_webhook(session: DB, ctx: ApiCtx) -> WebhookOut:
-    return _out(webhooks.read_webhook(session, ctx=ctx))
+    return read_webhook(session, ctx)
 
 
 @router.get(
@@ -90,4 +116,4 @@ def list_webhook_deliveries(
     session: DB, ctx: ApiCtx, limit: int = Query(50, ge=1, le=500)
 ) -> list[DeliveryOut]:
     """Every delivery attempt to the agency's webhook, newest first (only the agency sees its own)."""
-    return [_delivery(d) for d in webhooks.list_deliveries(session, ctx=ctx, limit=limit)]
+    return list_my_webhook_deliveries(session, ctx, limit)

@@ -1,7 +1,11 @@
-"""Agencies' webhooks: the platform tells an agency's own system about its service orders.
+"""Webhooks: the platform tells an organisation's own system what concerns it, signed.
 
-An agency administrator registers a URL and receives a signing secret, shown once (registering
-again rotates it). Each ``agency.webhook`` outbox event is POSTed there as JSON with:
+Two kinds of organisation have one: an agency (its service orders, ``agency.webhook`` events) and
+an institutional investor (the listings pushed to it, ``organisation.webhook`` events of type
+``matching.push``). Individual investors have none: they are told in the inbox and by e-mail.
+
+The agency's administrator, or a user of the institution, registers a URL and receives a signing
+secret, shown once (registering again rotates it). Each event is POSTed there as JSON with:
 
 - ``Yunrong-Event-Id``: the outbox event's id, the same on every retry; receivers deduplicate on it;
 - ``Yunrong-Event-Type``: e.g. ``service_order.assigned``;
@@ -11,7 +15,7 @@ again rotates it). Each ``agency.webhook`` outbox event is POSTed there as JSON 
 The receiver checks them with ``verify_webhook`` (any language: the recipe is the line above) and
 refuses a stale timestamp, so a captured delivery cannot be replayed later. A non-2xx answer or a
 network error fails the attempt and the outbox retries with backoff; every attempt, good or bad,
-is written to the agency's delivery log, which only that agency reads.
+is written to the organisation's delivery log, which only that organisation reads.
 """
 
 from __future__ import annotations
@@ -31,15 +35,21 @@ from sqlalchemy.orm import Session
 
 from yunrong.config import Settings
 from yunrong.db import unit_of_work
-from yunrong.identity.model import Action, Context, OrgType
+from yunrong.identity.model import Action, Context, InvestorKind, OrgType, Role
 from yunrong.identity.security import decrypt_secret, encrypt_secret
 from yunrong.identity.service import require
+from yunrong.identity.tables import Organisation
 from yunrong.kit.errors import FieldProblem, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from yunrong.messaging.handlers import DeliveryContext, Event, handler
+from yunrong.messaging.service import emit
+from yunrong.messaging.tables import OutboxEvent
 from yunrong.supervision import service as audit
 from yunrong.verification.tables import AgencyWebhook, WebhookDelivery
 
+#: An agency's service-order events (payload: ``agency_id``, ``event_type``, ``order``).
 TOPIC = "agency.webhook"
+#: Any other owner's events (payload: ``organisation_id``, ``event_type``, ``data``).
+ORGANISATION_TOPIC = "organisation.webhook"
 SIGNATURE_VERSION = "v1"
 #: How far a receiver lets a delivery's timestamp be from its own clock, in seconds.
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -97,14 +107,26 @@ def verify_webhook(
         raise WebhookRejected("the signature does not match the body (tampered, or another secret)")
 
 
-# --- an agency's webhook -------------------------------------------------------------------------
+# --- an organisation's webhook -------------------------------------------------------------------
 
 
-def _agency_admin(ctx: Context) -> uuid.UUID:
+def _owner(session: Session, ctx: Context) -> tuple[uuid.UUID, str]:
+    """The acting organisation and its kind ("agency" or "institution") if it may have a webhook:
+    an agency's administrator, or a user of an institutional investor."""
     require(ctx, Action.MANAGE_WEBHOOKS)
-    if ctx.actor.org_type is not OrgType.AGENCY or ctx.actor.organisation_id is None:
-        raise PermissionDenied("only an agency has a webhook")
-    return ctx.actor.organisation_id
+    actor = ctx.actor
+    org_id = actor.organisation_id
+    if org_id is not None and actor.org_type is OrgType.AGENCY and Role.AGENCY_ADMIN in actor.roles:
+        return org_id, "agency"
+    if org_id is not None and actor.org_type is OrgType.INVESTOR and Role.INVESTOR in actor.roles:
+        org = session.get(Organisation, org_id)
+        if org is not None and org.investor_kind == InvestorKind.INSTITUTION.value:
+            return org_id, "institution"
+        raise PermissionDenied(
+            "only institutional investors have a webhook; individual investors receive pushes "
+            "in the inbox and by e-mail"
+        )
+    raise PermissionDenied("only an agency or an institutional investor has a webhook")
 
 
 def url_problems(url: str) -> list[str]:
@@ -129,9 +151,9 @@ def url_problems(url: str) -> list[str]:
 
 
 def set_webhook(session: Session, *, ctx: Context, settings: Settings, url: str) -> str:
-    """Register or replace the agency's webhook URL. Returns a new signing secret, shown only now
-    (stored encrypted); the previous secret stops working at once."""
-    org_id = _agency_admin(ctx)
+    """Register or replace the organisation's webhook URL. Returns a new signing secret, shown only
+    now (stored encrypted); the previous secret stops working at once."""
+    org_id, kind = _owner(session, ctx)
     url = url.strip()
     problems = url_problems(url)
     if problems:
@@ -154,8 +176,8 @@ def set_webhook(session: Session, *, ctx: Context, settings: Settings, url: str)
     audit.record(
         session,
         ctx=ctx,
-        action="agency_webhook.set" if before is None else "agency_webhook.rotate",
-        object_type="agency_webhook",
+        action=f"{kind}_webhook.set" if before is None else f"{kind}_webhook.rotate",
+        object_type=f"{kind}_webhook",
         object_id=org_id,
         before=before,
         after={"url": url, "active": True},
@@ -164,7 +186,7 @@ def set_webhook(session: Session, *, ctx: Context, settings: Settings, url: str)
 
 
 def read_webhook(session: Session, *, ctx: Context) -> AgencyWebhook:
-    org_id = _agency_admin(ctx)
+    org_id, _ = _owner(session, ctx)
     hook = session.get(AgencyWebhook, org_id)
     if hook is None:
         raise NotFound("no webhook is registered; PUT one to start receiving deliveries")
@@ -172,8 +194,8 @@ def read_webhook(session: Session, *, ctx: Context) -> AgencyWebhook:
 
 
 def list_deliveries(session: Session, *, ctx: Context, limit: int = 50) -> list[WebhookDelivery]:
-    """The agency's own delivery log, newest first."""
-    org_id = _agency_admin(ctx)
+    """The organisation's own delivery log, newest first."""
+    org_id, _ = _owner(session, ctx)
     return list(
         session.scalars(
             select(WebhookDelivery)
@@ -184,19 +206,50 @@ def list_deliveries(session: Session, *, ctx: Context, limit: int = 50) -> list[
     )
 
 
+def emit_to_organisation(
+    session: Session, *, ctx: Context, organisation_id: uuid.UUID, event_type: str, payload: dict[str, Any]
+) -> OutboxEvent | None:
+    """Queue a webhook event for an organisation in the caller's transaction; nothing when it has
+    no active webhook. ``payload`` (JSON values only) becomes the delivery's ``data``."""
+    hook = session.get(AgencyWebhook, organisation_id)
+    if hook is None or not hook.active:
+        return None
+    return emit(
+        session,
+        ctx=ctx,
+        topic=ORGANISATION_TOPIC,
+        payload={"organisation_id": str(organisation_id), "event_type": event_type, "data": payload},
+    )
+
+
 # --- delivery (the outbox handler) ---------------------------------------------------------------
 
 
-def encode_event(event: Event) -> bytes:
-    """The request body: the same bytes on every attempt of one event."""
+def _owner_id(event: Event) -> uuid.UUID:
+    if event.topic == TOPIC:
+        return uuid.UUID(str(event.payload["agency_id"]))
+    return uuid.UUID(str(event.payload["organisation_id"]))
+
+
+def encode_event(event: Event, public_url: str | None = None) -> bytes:
+    """The request body: the same bytes on every attempt of one event. A relative ``link`` in the
+    data also comes as an absolute ``url`` on ``public_url``."""
     payload = event.payload
     document: dict[str, Any] = {
         "id": str(event.id),
         "type": str(payload.get("event_type", "")),
         "created_at": event.created_at.isoformat(),
-        "agency_id": str(payload.get("agency_id", "")),
-        "data": {"order": payload.get("order")},
     }
+    if event.topic == TOPIC:
+        document["agency_id"] = str(payload.get("agency_id", ""))
+        document["data"] = {"order": payload.get("order")}
+    else:
+        data = dict(payload.get("data") or {})
+        link = data.get("link")
+        if public_url and isinstance(link, str) and link.startswith("/"):
+            data["url"] = public_url.rstrip("/") + link
+        document["organisation_id"] = str(payload.get("organisation_id", ""))
+        document["data"] = data
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -241,9 +294,10 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
 
 
 @handler(TOPIC)
+@handler(ORGANISATION_TOPIC)
 def deliver_webhook(event: Event, ctx: DeliveryContext) -> None:
-    """POST one event to the agency's webhook; no webhook, nothing to send."""
-    organisation_id = uuid.UUID(str(event.payload["agency_id"]))
+    """POST one event to the organisation's webhook; no webhook, nothing to send."""
+    organisation_id = _owner_id(event)
     with unit_of_work(ctx.factory) as session:
         hook = session.get(AgencyWebhook, organisation_id)
         if hook is None or not hook.active:
@@ -254,7 +308,7 @@ def deliver_webhook(event: Event, ctx: DeliveryContext) -> None:
         error = "the webhook secret cannot be decrypted (the platform's key changed?); register the URL again"
         _log_attempt(ctx, event=event, organisation_id=organisation_id, url=url, error=error)
         raise WebhookDeliveryFailed(error)
-    body = encode_event(event)
+    body = encode_event(event, ctx.settings.public_url)
     timestamp = str(int(ctx.clock.now().timestamp()))
     headers = {
         "Content-Type": "application/json",

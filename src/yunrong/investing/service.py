@@ -1,0 +1,584 @@
+"""Step 5: investors commit money to a listing; the round funds a loan or gives the money back.
+
+A commitment is a two-phase hold in escrow: the investor's available money is reserved against the
+enterprise's payout account and nothing moves yet. The round's running total changes only under the
+round's row lock, in the same transaction as the hold, so concurrent commitments can never overfund
+a listing. When the round is full (and, under a reflection period, once every commitment's period has
+passed) each hold is posted exactly once and a loan is booked with one note per investor; when the
+deadline passes short of the target, each hold is voided exactly once and the money is free again,
+unless the enterprise accepted partial funding above its stated minimum.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yunrong.config import Settings, get_settings
+from yunrong.custody import accounts
+from yunrong.decisions.service import current_decision
+from yunrong.demands.model import DemandStatus, Product
+from yunrong.demands.tables import Demand
+from yunrong.identity.model import Action, Context, InvestorKind, OrgType
+from yunrong.identity.service import require
+from yunrong.identity.tables import Organisation
+from yunrong.investing import model
+from yunrong.investing.model import CommitmentSource, CommitmentStatus, RoundStatus
+from yunrong.investing.tables import Commitment, FundingRound, KnowledgeTest, Loan, Note
+from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
+from yunrong.kit.ids import human_ref
+from yunrong.kit.money import Money
+from yunrong.ledger import service as ledger
+from yunrong.matching import model as matching_model
+from yunrong.matching.service import investor_profile, listing_of
+from yunrong.messaging.service import Message, notify_organisation
+from yunrong.parties import service as parties
+from yunrong.parties.tables import Investor
+from yunrong.supervision import service as audit
+from yunrong.verification.listings import LISTED
+
+# --- rounds --------------------------------------------------------------------------------------
+
+
+def _lock_round(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
+    query = select(FundingRound).where(FundingRound.demand_id == demand_id).with_for_update()
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def open_round(session: Session, *, ctx: Context, demand: Demand, settings: Settings) -> FundingRound | None:
+    """Open the funding window of a listed crowd-funded demand with a price (idempotent). Bank loans
+    are funded by banks' offers, and a declined or unpriced demand has no round."""
+    existing = session.scalar(select(FundingRound).where(FundingRound.demand_id == demand.id))
+    if existing is not None:
+        return existing
+    if demand.product == Product.BANK_LOAN.value or demand.status not in LISTED:
+        return None
+    decision = current_decision(session, demand.id)
+    if decision is None or decision.annual_rate is None:
+        return None
+    declined = decision.declined if decision.override_declined is None else decision.override_declined
+    if declined:
+        return None
+    now = ctx.now()
+    max_ticket = max(settings.min_ticket_minor, demand.amount_minor * settings.max_ticket_share_bp // 10_000)
+    row = FundingRound(
+        demand_id=demand.id,
+        currency=demand.currency,
+        target_minor=demand.amount_minor,
+        min_funding_minor=demand.min_funding_minor,
+        min_ticket_minor=min(settings.min_ticket_minor, demand.amount_minor),
+        max_ticket_minor=min(max_ticket, demand.amount_minor),
+        committed_minor=0,
+        commitments=0,
+        annual_rate=decision.annual_rate,
+        opens_at=now,
+        closes_at=now + timedelta(days=settings.funding_window_days),
+        accept_partial=False,
+        status=RoundStatus.OPEN.value,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        ctx=ctx,
+        action="funding.round_opened",
+        object_type="demand",
+        object_id=demand.id,
+        after={
+            "target_minor": row.target_minor,
+            "closes_at": row.closes_at.isoformat(),
+            "annual_rate": str(row.annual_rate),
+        },
+    )
+    return row
+
+
+def round_of(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
+    return session.scalar(select(FundingRound).where(FundingRound.demand_id == demand_id))
+
+
+def visible_round(session: Session, *, ctx: Context, demand_id: uuid.UUID) -> FundingRound:
+    """Admitted investors see every round (rounds exist only for listings); the enterprise its
+    own; supervisors all."""
+    actor = ctx.actor
+    demand = session.get(Demand, demand_id)
+    row = round_of(session, demand_id) if demand is not None else None
+    if row is None or demand is None:
+        raise NotFound("this listing has no funding round")
+    if actor.sees_all_organisations or demand.organisation_id == actor.organisation_id:
+        return row
+    if actor.org_type is OrgType.INVESTOR:
+        require(ctx, Action.READ_LISTINGS)
+        parties.require_admitted(session, ctx=ctx)
+        return row
+    raise NotFound("this listing has no funding round")
+
+
+# --- commitments ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    demand_id: uuid.UUID
+    amount: int
+    currency: str
+    accept_agreement: bool
+    risk_warning_accepted: bool = False
+
+
+def _investor_org(session: Session, ctx: Context) -> Organisation:
+    actor = ctx.actor
+    if actor.org_type is not OrgType.INVESTOR or actor.organisation_id is None:
+        raise PermissionDenied("only investors commit money to listings")
+    parties.require_admitted(session, ctx=ctx)
+    org = session.get(Organisation, actor.organisation_id)
+    assert org is not None
+    return org
+
+
+def warning_threshold(policy_floor: int | None, share: Decimal | None, net_worth: int) -> int | None:
+    """Above this ticket a person must accept a risk warning (None: no warning in this profile)."""
+    if share is None and policy_floor is None:
+        return None
+    return max(policy_floor or 0, int(Decimal(net_worth) * (share or Decimal(0))))
+
+
+def _suitability(
+    session: Session,
+    ctx: Context,
+    settings: Settings,
+    investor: Organisation,
+    demand: Demand,
+    req: CommitRequest,
+) -> None:
+    """Refuse what the investor's suitability and the policy profile do not allow."""
+    policy = settings.policy
+    decision = current_decision(session, demand.id)
+    if decision is None:
+        raise model.refuse("no-decision", "this listing has no credit decision yet", "demand_id")
+    listing = listing_of(session, demand, decision, ctx)
+    profile = investor_profile(session, investor.id)
+    for reason in matching_model.suitable(profile, listing, _ticket_preferences(req.amount, demand), policy):
+        if reason.code == "ticket-above-warning":
+            continue  # a warning the investor may accept, handled below
+        raise model.refuse("outside-suitability", reason.en, "demand_id")
+    row = session.get(Investor, investor.id)
+    person = row is None or row.kind == InvestorKind.PERSON.value
+    if person and policy.knowledge_test_required:
+        test = session.get(KnowledgeTest, investor.id)
+        if test is None or not test.passed:
+            raise model.refuse(
+                "knowledge-test", "pass the entry knowledge test before investing", "knowledge_test"
+            )
+    threshold = warning_threshold(
+        policy.warning_ticket_floor, policy.warning_net_worth_share, row.net_worth_minor if row else 0
+    )
+    if person and threshold is not None and req.amount > threshold and not req.risk_warning_accepted:
+        raise model.refuse(
+            "risk-warning",
+            f"above {Money(threshold, demand.currency)} you must read the risk warning and accept it",
+            "risk_warning_accepted",
+        )
+
+
+def _ticket_preferences(amount: int, demand: Demand) -> matching_model.Preferences:
+    """Suitability is checked for this ticket, whatever the investor's standing preferences."""
+    return matching_model.Preferences(
+        currency=demand.currency,
+        amount_per_loan_minor=amount,
+        total_budget_minor=amount,
+        min_term_months=1,
+        max_term_months=max(1, demand.term_months),
+    )
+
+
+def create_commitment(
+    session: Session,
+    *,
+    ctx: Context,
+    req: CommitRequest,
+    settings: Settings | None = None,
+    source: CommitmentSource = CommitmentSource.MANUAL,
+    rule_id: uuid.UUID | None = None,
+) -> Commitment:
+    """Commit ``req.amount`` to a listing: checked, held in escrow, counted under the round's lock."""
+    settings = settings or get_settings()
+    require(ctx, Action.COMMIT_FUNDS)
+    investor = _investor_org(session, ctx)
+    demand = session.get(Demand, req.demand_id)
+    if demand is None or (demand.status not in LISTED and round_of(session, demand.id) is None):
+        raise NotFound("no such listing")
+    if demand.organisation_id == investor.id:
+        raise model.refuse("own-listing", "you cannot invest in your own demand", "demand_id")
+    if req.currency != demand.currency:
+        raise model.refuse("currency", f"this listing is in {demand.currency}", "currency")
+    if not req.accept_agreement:
+        raise model.refuse(
+            "agreement-not-accepted", "read and accept the loan agreement form first", "accept_agreement"
+        )
+    if demand.product == Product.BANK_LOAN.value:
+        raise model.ListingClosed("a bank loan is funded by banks' offers, not by commitments")
+    funding = open_round(session, ctx=ctx, demand=demand, settings=settings)
+    funding = _lock_round(session, demand.id) if funding is not None else None
+    if funding is None:
+        raise model.ListingClosed("this listing is not taking commitments")
+    now = ctx.now()
+    if funding.status != RoundStatus.OPEN.value or now >= funding.closes_at:
+        raise model.ListingClosed(f"the funding window closed at {funding.closes_at.isoformat()}")
+    _suitability(session, ctx, settings, investor, demand, req)
+    available_account = accounts.investor_available(session, ctx, investor, demand.currency)
+    available = ledger.balance(session, available_account.id).available
+    problem = model.ticket_problem(
+        req.amount,
+        model.Ticket(
+            min_ticket=funding.min_ticket_minor,
+            max_ticket=funding.max_ticket_minor,
+            remaining=funding.target_minor - funding.committed_minor,
+            available=available,
+        ),
+    )
+    if problem is not None:
+        raise problem
+    enterprise = session.get(Organisation, demand.organisation_id)
+    assert enterprise is not None
+    payout = accounts.enterprise_payout(session, ctx, enterprise, demand.currency)
+    hold = ledger.place_hold(
+        session,
+        ctx=ctx,
+        debit_account_id=available_account.id,
+        credit_account_id=payout.id,
+        amount=req.amount,
+        currency=demand.currency,
+        description=f"commitment to {demand.ref}",
+    )
+    commitment = Commitment(
+        ref=human_ref("CMT", 10),
+        round_id=funding.id,
+        demand_id=demand.id,
+        investor_org_id=investor.id,
+        amount_minor=req.amount,
+        currency=demand.currency,
+        hold_id=hold.id,
+        status=CommitmentStatus.PENDING.value,
+        source=source.value,
+        rule_id=rule_id,
+        risk_warning_accepted=req.risk_warning_accepted,
+        agreement_sha256=agreement_form_sha256(session, demand, funding),
+        revocable_until=model.reflection_ends(now, settings.policy.reflection_days),
+        created_by=ctx.actor.email,
+        created_at=now,
+    )
+    session.add(commitment)
+    funding.committed_minor += req.amount
+    funding.commitments += 1
+    session.flush()
+    if demand.status == DemandStatus.LISTED.value:
+        from yunrong.demands.service import move
+
+        move(
+            session,
+            ctx=ctx,
+            demand=demand,
+            target=DemandStatus.FUNDING,
+            reason="the first commitment arrived",
+        )
+    audit.record(
+        session,
+        ctx=ctx,
+        action="funding.committed",
+        object_type="commitment",
+        object_id=commitment.id,
+        after={
+            "ref": commitment.ref,
+            "demand": demand.ref,
+            "amount_minor": req.amount,
+            "source": source.value,
+        },
+    )
+    if funding.committed_minor == funding.target_minor and _reflection_over(session, funding, now):
+        close_round(session, ctx=ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
+    return commitment
+
+
+def agreement_form_sha256(session: Session, demand: Demand, funding: FundingRound) -> str | None:
+    """The hash of the agreement form an investor accepts when committing (set by the contracts
+    module once agreements are generated; None until then)."""
+    from yunrong.investing import contracts
+
+    return contracts.form_sha256(session, demand, funding)
+
+
+def _reflection_over(session: Session, funding: FundingRound, now: datetime) -> bool:
+    """No pending commitment of the round can still be revoked."""
+    latest = session.scalar(
+        select(func.max(Commitment.revocable_until)).where(
+            Commitment.round_id == funding.id, Commitment.status == CommitmentStatus.PENDING.value
+        )
+    )
+    return latest is None or latest <= now
+
+
+def _own_commitment(session: Session, ctx: Context, commitment_id: uuid.UUID) -> Commitment:
+    row = session.get(Commitment, commitment_id)
+    if row is None or row.investor_org_id != ctx.actor.organisation_id:
+        raise NotFound("no such commitment")
+    return row
+
+
+def cancel_commitment(session: Session, *, ctx: Context, commitment_id: uuid.UUID, reason: str) -> Commitment:
+    """Cancel while the round is open (under a reflection period: only within it, without reason);
+    the hold is voided exactly once and the round's total goes down."""
+    require(ctx, Action.COMMIT_FUNDS)
+    row = _own_commitment(session, ctx, commitment_id)
+    funding = _lock_round(session, row.demand_id)
+    assert funding is not None
+    session.refresh(row, with_for_update=True)
+    now = ctx.now()
+    if row.status != CommitmentStatus.PENDING.value:
+        raise model.CommitmentNotCancellable(f"commitment {row.ref} is already {row.status}")
+    if funding.status != RoundStatus.OPEN.value:
+        raise model.CommitmentNotCancellable("the round has closed")
+    if row.revocable_until is not None and now >= row.revocable_until:
+        raise model.CommitmentNotCancellable(
+            f"the reflection period ended at {row.revocable_until.isoformat()}"
+        )
+    ledger.void_hold(session, ctx=ctx, hold_id=row.hold_id)
+    row.status = CommitmentStatus.CANCELLED.value
+    row.resolved_at = now
+    row.resolution = reason.strip()[:500] or "cancelled by the investor"
+    funding.committed_minor -= row.amount_minor
+    funding.commitments -= 1
+    session.flush()
+    audit.record(
+        session,
+        ctx=ctx,
+        action="funding.commitment_cancelled",
+        object_type="commitment",
+        object_id=row.id,
+        before={"status": "pending"},
+        after={"status": row.status},
+        detail={"reason": row.resolution},
+    )
+    return row
+
+
+def visible_commitment(session: Session, *, ctx: Context, commitment_id: uuid.UUID) -> Commitment:
+    require(ctx, Action.READ_COMMITMENTS)
+    row = session.get(Commitment, commitment_id)
+    if row is None:
+        raise NotFound("no such commitment")
+    actor = ctx.actor
+    if actor.sees_all_organisations or row.investor_org_id == actor.organisation_id:
+        return row
+    demand = session.get(Demand, row.demand_id)
+    if demand is not None and demand.organisation_id == actor.organisation_id:
+        return row
+    raise NotFound("no such commitment")
+
+
+def list_commitments(
+    session: Session, *, ctx: Context, demand_id: uuid.UUID | None = None, limit: int = 100
+) -> Sequence[Commitment]:
+    """Investors see their own; an enterprise the commitments to its demands; supervisors all."""
+    require(ctx, Action.READ_COMMITMENTS)
+    query = select(Commitment).order_by(Commitment.created_at.desc()).limit(min(max(1, limit), 500))
+    actor = ctx.actor
+    if demand_id is not None:
+        query = query.where(Commitment.demand_id == demand_id)
+    if actor.sees_all_organisations:
+        pass
+    elif actor.org_type is OrgType.INVESTOR:
+        query = query.where(Commitment.investor_org_id == actor.organisation_id)
+    elif actor.org_type is OrgType.ENTERPRISE:
+        query = query.join(Demand, Demand.id == Commitment.demand_id).where(
+            Demand.organisation_id == actor.organisation_id
+        )
+    else:
+        return []
+    return session.scalars(query).all()
+
+
+# --- the enterprise's choice ----------------------------------------------------------------------
+
+
+def set_accept_partial(session: Session, *, ctx: Context, demand_id: uuid.UUID, accept: bool) -> FundingRound:
+    """The enterprise accepts (or stops accepting) partial funding above its stated minimum."""
+    require(ctx, Action.DECIDE_FUNDING)
+    demand = session.get(Demand, demand_id)
+    if demand is None or demand.organisation_id != ctx.actor.organisation_id:
+        raise NotFound("no such demand")
+    funding = _lock_round(session, demand_id)
+    if funding is None or funding.status != RoundStatus.OPEN.value:
+        raise model.ListingClosed("this demand has no open funding round")
+    if accept and demand.min_funding_minor is None:
+        raise InvalidInput(
+            "the demand states no minimum funding, so partial funding cannot be accepted",
+            [FieldProblem(("accept_partial",), "the demand has no minimum")],
+        )
+    funding.accept_partial = accept
+    audit.record(
+        session,
+        ctx=ctx,
+        action="funding.partial_accepted" if accept else "funding.partial_refused",
+        object_type="demand",
+        object_id=demand.id,
+        after={"accept_partial": accept, "min_funding_minor": demand.min_funding_minor},
+    )
+    session.flush()
+    return funding
+
+
+# --- closing -------------------------------------------------------------------------------------
+
+
+def close_round(
+    session: Session, *, ctx: Context, funding: FundingRound, outcome: RoundStatus, settings: Settings
+) -> Loan | None:
+    """Post every pending hold and book the loan (funded), or void every pending hold (failed or
+    cancelled). The caller holds the round's row lock."""
+    demand = session.get(Demand, funding.demand_id)
+    assert demand is not None
+    pending = session.scalars(
+        select(Commitment)
+        .where(Commitment.round_id == funding.id, Commitment.status == CommitmentStatus.PENDING.value)
+        .order_by(Commitment.created_at, Commitment.id)
+    ).all()
+    now = ctx.now()
+    funding.status = outcome.value
+    funding.closed_at = now
+    loan: Loan | None = None
+    if outcome is RoundStatus.FUNDED:
+        shares: dict[uuid.UUID, int] = {}
+        for c in pending:
+            ledger.post_hold(
+                session, ctx=ctx, hold_id=c.hold_id, kind="funding", description=f"funding {demand.ref}"
+            )
+            c.status = CommitmentStatus.POSTED.value
+            c.resolved_at = now
+            c.resolution = "the round funded"
+            shares[c.investor_org_id] = shares.get(c.investor_org_id, 0) + c.amount_minor
+        from yunrong.investing import loans
+
+        loan = loans.book_loan(
+            session,
+            ctx=ctx,
+            demand=demand,
+            principal=sum(shares.values()),
+            annual_rate=funding.annual_rate,
+            lenders=sorted(shares.items(), key=lambda kv: str(kv[0])),
+            settings=settings,
+        )
+        funding.loan_id = loan.id
+        from yunrong.demands.service import move
+
+        move(session, ctx=ctx, demand=demand, target=DemandStatus.FUNDED, reason=f"funded: loan {loan.ref}")
+    else:
+        for c in pending:
+            ledger.void_hold(session, ctx=ctx, hold_id=c.hold_id)
+            c.status = CommitmentStatus.VOIDED.value
+            c.resolved_at = now
+            c.resolution = f"the round {outcome.value}"
+            _tell_investor(session, ctx, c, demand)
+        funding.committed_minor = 0
+        if outcome is RoundStatus.FAILED and demand.status in LISTED:
+            from yunrong.demands.service import move
+
+            move(
+                session,
+                ctx=ctx,
+                demand=demand,
+                target=DemandStatus.FAILED,
+                reason="the funding window closed short of the target",
+            )
+    audit.record(
+        session,
+        ctx=ctx,
+        action=f"funding.round_{outcome.value}",
+        object_type="demand",
+        object_id=demand.id,
+        after={
+            "committed_minor": sum(c.amount_minor for c in pending),
+            "commitments": len(pending),
+            "loan": loan.ref if loan else None,
+        },
+    )
+    session.flush()
+    return loan
+
+
+def _tell_investor(session: Session, ctx: Context, c: Commitment, demand: Demand) -> None:
+    shown = str(Money(c.amount_minor, c.currency))
+    notify_organisation(
+        session,
+        ctx=ctx,
+        organisation_id=c.investor_org_id,
+        message=Message(
+            kind="funding.released",
+            subject_en=f"{demand.ref} was not funded: {shown} is free again",
+            subject_zh=f"{demand.ref} 未募集成功：{shown} 已解冻",
+            body_en=f"Your commitment {c.ref} was released; the money is available in your account.",
+            body_zh=f"您的出借承诺 {c.ref} 已解除，资金已回到可用余额。",
+            link="/investor/money",
+        ),
+    )
+
+
+def cancel_round(
+    session: Session, *, ctx: Context, demand_id: uuid.UUID, settings: Settings | None = None
+) -> None:
+    """The demand was withdrawn: release every commitment."""
+    funding = _lock_round(session, demand_id)
+    if funding is not None and funding.status == RoundStatus.OPEN.value:
+        close_round(
+            session,
+            ctx=ctx,
+            funding=funding,
+            outcome=RoundStatus.CANCELLED,
+            settings=settings or get_settings(),
+        )
+
+
+def close_due_rounds(session: Session, *, ctx: Context, settings: Settings, limit: int = 100) -> int:
+    """Close rounds whose window has passed, and full rounds whose reflection periods are over."""
+    now = ctx.now()
+    due = session.scalars(
+        select(FundingRound.demand_id)
+        .where(FundingRound.status == RoundStatus.OPEN.value)
+        .order_by(FundingRound.closes_at)
+        .limit(limit * 10)
+    ).all()
+    closed = 0
+    for demand_id in due:
+        funding = _lock_round(session, demand_id)
+        if funding is None or funding.status != RoundStatus.OPEN.value:
+            continue
+        full = funding.committed_minor >= funding.target_minor
+        if full and _reflection_over(session, funding, now):
+            close_round(session, ctx=ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
+        elif now >= funding.closes_at:
+            demand = session.get(Demand, demand_id)
+            outcome = model.round_outcome(
+                funding.committed_minor,
+                funding.target_minor,
+                demand.min_funding_minor if demand else None,
+                funding.accept_partial,
+            )
+            if outcome is RoundStatus.FUNDED and not _reflection_over(session, funding, now):
+                continue
+            close_round(session, ctx=ctx, funding=funding, outcome=outcome, settings=settings)
+        else:
+            continue
+        closed += 1
+        if closed >= limit:
+            break
+    return closed
+
+
+def visible_loan_notes(session: Session, loan: Loan) -> Sequence[Note]:
+    return session.scalars(select(Note).where(Note.loan_id == loan.id).order_by(Note.ref)).all()
