@@ -317,8 +317,11 @@ def _champion_model(session: Session, *, ctx: Context, settings: Settings) -> No
         approve=True,
         reason="demo: approved by the platform operator",
     )
+    from yunrong.investing.service import open_round
+
     for demand in session.scalars(select(Demand).where(Demand.status == "listed")).all():
         decisions.decide_demand(session, ctx=ctx, settings=settings, demand_id=demand.id)
+        open_round(session, ctx=ctx, demand=demand, settings=settings)  # step 5: the funding window
 
 
 def seed_demo(

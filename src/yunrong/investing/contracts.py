@@ -130,11 +130,13 @@ def _terms(
     )
 
 
-def form_sha256(session: Session, demand: Demand, funding: FundingRound) -> str:
-    """The hash of the listing's agreement form, rendered once per round and kept on it."""
+def form_sha256(
+    session: Session, demand: Demand, funding: FundingRound, settings: Settings | None = None
+) -> str:
+    """The hash of the listing's agreement form, rendered when the round opens and kept on it."""
     if funding.form_sha256:
         return funding.form_sha256
-    settings = get_settings()
+    settings = settings or get_settings()
     from yunrong.investing.loans import fee_of
 
     terms = _terms(

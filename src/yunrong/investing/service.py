@@ -84,6 +84,9 @@ def open_round(session: Session, *, ctx: Context, demand: Demand, settings: Sett
     )
     session.add(row)
     session.flush()
+    from yunrong.investing import contracts
+
+    contracts.form_sha256(session, demand, row, settings)  # what investors will accept, fixed now
     audit.record(
         session,
         ctx=ctx,
@@ -224,31 +227,47 @@ def create_commitment(
         )
     if demand.product == Product.BANK_LOAN.value:
         raise model.ListingClosed("a bank loan is funded by banks' offers, not by commitments")
-    funding = open_round(session, ctx=ctx, demand=demand, settings=settings)
-    funding = _lock_round(session, demand.id) if funding is not None else None
+    funding = round_of(session, demand.id) or open_round(session, ctx=ctx, demand=demand, settings=settings)
     if funding is None:
         raise model.ListingClosed("this listing is not taking commitments")
     now = ctx.now()
-    if funding.status != RoundStatus.OPEN.value or now >= funding.closes_at:
-        raise model.ListingClosed(f"the funding window closed at {funding.closes_at.isoformat()}")
+    # Everything that needs no lock first (suitability, balances, the ticket against what was left a
+    # moment ago), so that the round's row lock below is held as briefly as possible.
+    _refuse_if_closed(funding, now)
     _suitability(session, ctx, settings, investor, demand, req)
     available_account = accounts.investor_available(session, ctx, investor, demand.currency)
-    available = ledger.balance(session, available_account.id).available
+    ticket = model.Ticket(
+        min_ticket=funding.min_ticket_minor,
+        max_ticket=funding.max_ticket_minor,
+        remaining=funding.target_minor - funding.committed_minor,
+        available=ledger.balance(session, available_account.id).available,
+    )
+    problem = model.ticket_problem(req.amount, ticket)
+    if problem is not None:
+        raise problem
+    enterprise = session.get(Organisation, demand.organisation_id)
+    assert enterprise is not None
+    payout = accounts.enterprise_payout(session, ctx, enterprise, demand.currency)
+    form_sha = agreement_form_sha256(session, demand, funding)
+
+    # The round's row lock, always before any account lock (the closing of a round takes them in
+    # the same order, so the two never deadlock). Under it, check again against the locked row.
+    locked = _lock_round(session, demand.id)
+    assert locked is not None
+    funding = locked
+    _refuse_if_closed(funding, now)
     problem = model.ticket_problem(
         req.amount,
         model.Ticket(
             min_ticket=funding.min_ticket_minor,
             max_ticket=funding.max_ticket_minor,
             remaining=funding.target_minor - funding.committed_minor,
-            available=available,
+            available=ticket.available,
         ),
     )
     if problem is not None:
         raise problem
-    enterprise = session.get(Organisation, demand.organisation_id)
-    assert enterprise is not None
-    payout = accounts.enterprise_payout(session, ctx, enterprise, demand.currency)
-    hold = ledger.place_hold(
+    hold = ledger.place_hold(  # locks the accounts and checks the balance again
         session,
         ctx=ctx,
         debit_account_id=available_account.id,
@@ -269,7 +288,7 @@ def create_commitment(
         source=source.value,
         rule_id=rule_id,
         risk_warning_accepted=req.risk_warning_accepted,
-        agreement_sha256=agreement_form_sha256(session, demand, funding),
+        agreement_sha256=form_sha,
         revocable_until=model.reflection_ends(now, settings.policy.reflection_days),
         created_by=ctx.actor.email,
         created_at=now,
@@ -278,6 +297,9 @@ def create_commitment(
     funding.committed_minor += req.amount
     funding.commitments += 1
     session.flush()
+    # Read the demand again now that the round is locked: of many first commitments arriving
+    # together, only the first moves it to funding.
+    session.refresh(demand)
     if demand.status == DemandStatus.LISTED.value:
         from yunrong.demands.service import move
 
@@ -301,9 +323,28 @@ def create_commitment(
             "source": source.value,
         },
     )
-    if funding.committed_minor == funding.target_minor and _reflection_over(session, funding, now):
+    if (
+        funding.committed_minor == funding.target_minor
+        and funding.commitments <= INLINE_CLOSE_LIMIT
+        and _reflection_over(session, funding, now)
+    ):
         close_round(session, ctx=ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
     return commitment
+
+
+#: A round that fills with at most this many commitments is closed by the commitment that fills it;
+#: a bigger one by the worker's next ``close_due_rounds`` (within a minute), so that no investor's
+#: request waits while thousands of holds are posted. Until then the round is full and refuses more.
+INLINE_CLOSE_LIMIT = 200
+
+
+def _refuse_if_closed(funding: FundingRound, now: datetime) -> None:
+    if funding.status == RoundStatus.FUNDED.value:
+        raise model.ListingClosed("this listing is fully funded")
+    if funding.status != RoundStatus.OPEN.value:
+        raise model.ListingClosed(f"this listing's funding round is {funding.status}")
+    if now >= funding.closes_at:
+        raise model.ListingClosed(f"the funding window closed at {funding.closes_at.isoformat()}")
 
 
 def agreement_form_sha256(session: Session, demand: Demand, funding: FundingRound) -> str | None:

@@ -36,13 +36,11 @@ from yunrong.demands.model import DemandStatus, Product, RepaymentMethod
 from yunrong.demands.schemas import DemandIn, ReasonIn
 from yunrong.demands.tables import Demand
 from yunrong.deps import DB, SettingsDep
-from yunrong.identity.model import Action, Actor, InvestorKind, Portal
+from yunrong.identity.model import Action, Actor, OrgType, Portal
 from yunrong.identity.tables import Organisation
 from yunrong.kit.clock import business_date
 from yunrong.kit.errors import FieldProblem, NotFound, YunrongError
 from yunrong.kit.money import Money, MoneyError
-from yunrong.parties.model import InstitutionType
-from yunrong.parties.tables import Investor
 from yunrong.verification import attestations, credit_file, listings, orders, webhooks
 from yunrong.web.forms import FormDep, field_errors, nest, problems_of, text, texts, values
 from yunrong.web.i18n import N_
@@ -252,14 +250,11 @@ def demand_data(form: FormData) -> tuple[dict[str, Any], dict[str, list[int]]]:
 
 
 def _bank_choices(session: Session) -> list[tuple[str, str]]:
-    """Institutional investors that are banks: whom a bank-loan demand may be addressed to."""
+    """The banks on the platform (they make direct offers): whom a bank-loan demand may be
+    addressed to."""
     rows = session.execute(
         select(Organisation.id, Organisation.name)
-        .join(Investor, Investor.organisation_id == Organisation.id)
-        .where(
-            Investor.kind == InvestorKind.INSTITUTION.value,
-            Investor.institution_type == InstitutionType.BANK.value,
-        )
+        .where(Organisation.type == OrgType.CUSTODIAN_BANK.value)
         .order_by(Organisation.name)
     ).all()
     return [(str(i), name) for i, name in rows]
@@ -355,6 +350,8 @@ def _demand_page(
     )
     rows.sort(key=lambda o: (o.created_at, o.id))
     own = demand.organisation_id == actor.organisation_id and actor.can(Action.CREATE_DEMAND)
+    from yunrong.web.loan_pages import funding_box  # step 5: the round or the banks' offers
+
     return render(
         request,
         "demands/detail.html",
@@ -369,6 +366,7 @@ def _demand_page(
         can_withdraw=own and demand.status not in ("funded", "failed", "withdrawn"),
         listed=demand.status in listings.LISTED,
         **HELPERS,
+        **funding_box(request, session, actor, demand),
         **extra,
     )
 
@@ -929,6 +927,11 @@ def listing_detail(request: Request, session: DB, settings: SettingsDep, demand_
         return _not_found(request, N_("no such listing"))
     except YunrongError as exc:
         return render_error(request, exc.status, type(exc).title, exc.detail)
+    funding: dict[str, Any] = {}
+    if _listing_base(request) == "/investor/listings":
+        from yunrong.web.investor_pages import funding_box  # imported here: it builds on this module
+
+        funding = funding_box(request, session, settings, got, listing.demand)
     return render(
         request,
         "demands/listing.html",
@@ -937,6 +940,7 @@ def listing_detail(request: Request, session: DB, settings: SettingsDep, demand_
         categories=sorted(listing.categories.items()),
         base=_listing_base(request),
         **HELPERS,
+        **funding,
     )
 
 

@@ -630,6 +630,7 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/enterprise", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
         NavItem("/enterprise/demands", N_("Demands")),
+        NavItem("/enterprise/loans", N_("Loans")),
         NavItem("/enterprise/credit-file", N_("Credit file")),
         NavItem("/enterprise/consents", N_("Consents")),
         NavItem("/enterprise/data", N_("Import data")),
@@ -638,7 +639,11 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/investor", N_("Dashboard")),
         NavItem("/qualification", N_("Admittance")),
         NavItem("/investor/listings", N_("Listings")),
+        NavItem("/investor/recommendations", N_("Recommended")),
+        NavItem("/investor/commitments", N_("Commitments")),
+        NavItem("/investor/portfolio", N_("Portfolio")),
         NavItem("/investor/money", N_("Money")),
+        NavItem("/investor/preferences", N_("Preferences")),
         NavItem("/investor/risk", N_("Risk profile")),
     ),
     Portal.AGENCY: (
@@ -648,7 +653,12 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/agency/bank-accounts", N_("Bank accounts")),
         NavItem("/agency/webhook", N_("Webhook")),
     ),
-    Portal.BANK: (NavItem("/bank", N_("Dashboard")), NavItem("/qualification", N_("Admittance"))),
+    Portal.BANK: (
+        NavItem("/bank", N_("Dashboard")),
+        NavItem("/qualification", N_("Admittance")),
+        NavItem("/bank/demands", N_("Demands")),
+        NavItem("/bank/offers", N_("Offers")),
+    ),
     Portal.REGULATOR: (
         NavItem("/regulator", N_("Dashboard")),
         NavItem("/regulator/queue", N_("Review queue")),

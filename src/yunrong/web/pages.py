@@ -459,3 +459,11 @@ from yunrong.web import data_pages, decision_pages  # noqa: E402
 
 router.include_router(data_pages.router)
 router.include_router(decision_pages.router)
+
+from yunrong.web import investor_pages  # noqa: E402
+
+router.include_router(investor_pages.router)
+
+from yunrong.web import loan_pages  # noqa: E402
+
+router.include_router(loan_pages.router)
