@@ -12,6 +12,7 @@ from yunrong.ledger import tables as ledger_tables
 from yunrong.matching import tables as matching_tables
 from yunrong.messaging import tables as messaging_tables
 from yunrong.parties import tables as parties_tables
+from yunrong.servicing import tables as servicing_tables
 from yunrong.supervision import tables as supervision_tables
 from yunrong.verification import tables as verification_tables
 
@@ -28,6 +29,7 @@ __all__ = [
     "matching_tables",
     "messaging_tables",
     "parties_tables",
+    "servicing_tables",
     "supervision_tables",
     "verification_tables",
 ]

@@ -1197,6 +1197,13 @@ CASES += [
         ),
     ),
     IdCase("accept_loan_agreement", _loan, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
+    IdCase(
+        "read_loan_schedule",
+        _loan,
+        lambda w: (
+            _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS)
+        ),
+    ),
 ]
 
 

@@ -30,6 +30,11 @@ class Purpose(StrEnum):
     RISK_RESERVE = "risk_reserve"  # liability: the reserve funded by a disclosed fee
     PLATFORM_FEE_INCOME = "platform_fee_income"  # income: the only money the platform owns
     ADJUSTMENT_SUSPENSE = "adjustment_suspense"  # liability: where approved corrections park
+    # The loan book (memo accounts, outside escrow): what borrowers owe (principal, accrued interest
+    # and penalty) against what is owed on to the note holders. Per currency; per loan in the
+    # servicing sub-ledger, which they control.
+    LOAN_BOOK = "loan_book"  # asset: borrowers' debt on active loans
+    INVESTOR_CLAIMS = "investor_claims"  # liability: the note holders' claims on that debt
 
 
 PURPOSE_TYPES: dict[Purpose, AccountType] = {
@@ -42,6 +47,8 @@ PURPOSE_TYPES: dict[Purpose, AccountType] = {
     Purpose.RISK_RESERVE: AccountType.LIABILITY,
     Purpose.PLATFORM_FEE_INCOME: AccountType.INCOME,
     Purpose.ADJUSTMENT_SUSPENSE: AccountType.LIABILITY,
+    Purpose.LOAN_BOOK: AccountType.ASSET,
+    Purpose.INVESTOR_CLAIMS: AccountType.LIABILITY,
 }
 
 #: What the regulator's monitor calls each class of account.
@@ -55,6 +62,8 @@ PURPOSE_LABELS: dict[Purpose, tuple[str, str]] = {
     Purpose.RISK_RESERVE: ("Risk reserve", "风险准备金"),
     Purpose.PLATFORM_FEE_INCOME: ("Platform fee income", "平台服务费收入"),
     Purpose.ADJUSTMENT_SUSPENSE: ("Adjustment suspense", "调账过渡"),
+    Purpose.LOAN_BOOK: ("Loan book (borrowers' debt)", "借款余额（借款人欠款）"),
+    Purpose.INVESTOR_CLAIMS: ("Note holders' claims", "出借人债权"),
 }
 
 
@@ -158,3 +167,11 @@ def platform_fee_income(session: Session, ctx: Context, currency: str) -> Ledger
 
 def adjustment_suspense(session: Session, ctx: Context, currency: str) -> LedgerAccount:
     return _account(session, ctx, Purpose.ADJUSTMENT_SUSPENSE, currency, "platform", "Adjustment suspense")
+
+
+def loan_book(session: Session, ctx: Context, currency: str) -> LedgerAccount:
+    return _account(session, ctx, Purpose.LOAN_BOOK, currency, "book", "Loan book")
+
+
+def investor_claims(session: Session, ctx: Context, currency: str) -> LedgerAccount:
+    return _account(session, ctx, Purpose.INVESTOR_CLAIMS, currency, "book", "Note holders' claims")

@@ -288,6 +288,10 @@ def _on_settled(session: Session, ctx: Context, instruction: Instruction) -> Non
     if instruction.status == InstructionStatus.CONFIRMED.value:
         loan.status = LoanStatus.ACTIVE.value
         loan.disbursed_at = ctx.now()
+        from yunrong.config import get_settings
+        from yunrong.servicing.service import activate
+
+        activate(session, ctx=ctx, loan=loan, settings=get_settings())  # step 7: the schedule starts
         audit.record(
             session,
             ctx=ctx,

@@ -118,11 +118,17 @@ def test_a_funded_p2p_loan_is_contracted_and_paid_out_through_the_custodian(
     assert loan["status"] == "active"
     assert loan["disbursed_at"]
     classes = _classes(client, tokens[REGULATOR])
-    assert classes["escrow_cash"] == 70_000_000 - (30_000_000 - fee)
+    assert classes["escrow_cash"] == 70_000_000 - (30_000_000 - fee)  # only the payout left escrow
     assert classes["enterprise_payout"] == 0
     assert classes["platform_fee_income"] == fee
     assert classes["investor_available"] == 40_000_000
     assert available(client, tokens[INVESTOR]) == 5_000_000
     assert available(client, tokens[INSTITUTION]) == 35_000_000
+    # Step 7 starts: the exact schedule, and the principal on the loan book against the claims.
+    schedule = client.get(f"/api/v1/loans/{loan_id}/schedule", headers=bearer(tokens[SME])).json()
+    assert schedule["state"] == "performing"
+    assert len(schedule["instalments"]) == 12
+    assert sum(i["principal_due_minor"] for i in schedule["instalments"]) == 30_000_000
+    assert classes["loan_book"] == classes["investor_claims"] == 30_000_000
     with factory() as session:
         assert first_violation(session) is None
