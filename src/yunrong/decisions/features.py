@@ -63,6 +63,11 @@ def _yuan(value: Any) -> float | None:
     return None if value is None else float(value) / 100
 
 
+def _minor(v: dict[str, Any], name: str) -> Any:
+    """A money field of a credit-file fact: data sets store ``<name>_minor`` (integer fen)."""
+    return v.get(f"{name}_minor", v.get(name))
+
+
 def monthly_history(session: Session, enterprise_id: uuid.UUID, as_of: datetime) -> pd.DataFrame:
     """The enterprise's monthly history as known at ``as_of`` (the world's column layout)."""
     facts = session.scalars(
@@ -84,19 +89,19 @@ def monthly_history(session: Session, enterprise_id: uuid.UUID, as_of: datetime)
             if start is None or end is None or (end - start).days > 31:
                 continue  # monthly statements only; annual ones are summarised by the profile
             row = rows.setdefault(_month(start), {})
-            revenue, cost = _yuan(v.get("revenue")), _yuan(v.get("cost_of_sales"))
-            row.update(revenue=revenue, costs=cost, profit=_yuan(v.get("net_profit")))
+            revenue, cost = _yuan(_minor(v, "revenue")), _yuan(_minor(v, "cost_of_sales"))
+            row.update(revenue=revenue, costs=cost, profit=_yuan(_minor(v, "net_profit")))
         elif kind == "balance_sheet":
             end = _parse(v.get("period_end"))
             if end is None:
                 continue
             row = rows.setdefault(_month(end), {})
             row.update(
-                total_assets=_yuan(v.get("total_assets")),
-                total_debt=_yuan(v.get("total_liabilities")),
-                current_assets=_yuan(v.get("current_assets")),
-                current_liabilities=_yuan(v.get("current_liabilities")),
-                cash=_yuan(v.get("cash")),
+                total_assets=_yuan(_minor(v, "total_assets")),
+                total_debt=_yuan(_minor(v, "total_liabilities")),
+                current_assets=_yuan(_minor(v, "current_assets")),
+                current_liabilities=_yuan(_minor(v, "current_liabilities")),
+                cash=_yuan(_minor(v, "cash")),
             )
         elif kind in ("tax_payments", "utility_payments"):
             period, paid = _parse(v.get("period")), _parse(v.get("paid_on"))
@@ -105,8 +110,8 @@ def monthly_history(session: Session, enterprise_id: uuid.UUID, as_of: datetime)
             due_day = 15 if kind == "tax_payments" else 28
             nxt = (period.replace(day=28) + timedelta(days=4)).replace(day=1)
             due = nxt.replace(day=due_day)
-            owed = v.get("amount_due", v.get("amount_billed")) or 0
-            on_time = int(paid is not None and paid <= due and (v.get("amount_paid") or 0) >= owed)
+            owed = _minor(v, "amount_due") or _minor(v, "amount_billed") or 0
+            on_time = int(paid is not None and paid <= due and (_minor(v, "amount_paid") or 0) >= owed)
             (tax if kind == "tax_payments" else utility).setdefault(_month(period), []).append(on_time)
     for month, marks in tax.items():
         rows.setdefault(month, {})["tax_on_time"] = min(marks)
