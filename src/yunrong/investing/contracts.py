@@ -31,7 +31,7 @@ from yunrong.investing.agreement import (
 from yunrong.investing.tables import FundingRound, Loan, LoanAgreement, Note
 from yunrong.kit.clock import business_date
 from yunrong.parties.tables import Enterprise
-from yunrong.servicing.rates import loan_apr
+from yunrong.servicing.rates import nominal_apr
 from yunrong.servicing.schedules import build_schedule
 
 FORM_LENDERS_EN = "The investors listed in the annex at funding"
@@ -71,7 +71,7 @@ def _terms(
         method=repayment_method,
         start_date=start,
     )
-    apr = loan_apr(schedule, fee_minor)
+    apr = nominal_apr(schedule, fee_minor)
     collateral = [str(c.get("description") or c.get("kind") or c) for c in demand.collateral or []]
     try:
         custodian = platform_custodian(session).name
@@ -193,3 +193,35 @@ def generate_agreement(session: Session, *, ctx: Context, loan: Loan, settings: 
     session.add(row)
     session.flush()
     return row
+
+
+def apr_above_cap(
+    session: Session,
+    *,
+    settings: Settings,
+    principal: int,
+    annual_rate: Decimal,
+    term_months: int,
+    method: str,
+    fee_minor: int,
+    on: date,
+) -> str | None:
+    """Why a loan on these terms would break the policy's all-in cap, judged by its disclosed APR
+    (the IRR of the borrower's flows, every fee included); None when it does not."""
+    from yunrong.supervision import rates as lpr_rates
+
+    try:
+        cap = lpr_rates.cap_on(session, settings.policy, on)  # percent, or None
+    except ValueError:
+        return "no LPR is known for today, so the all-in cap cannot be checked"
+    if cap is None:
+        return None
+    schedule = build_schedule(
+        principal=principal, annual_rate=annual_rate, term_months=term_months, method=method, start_date=on
+    )
+    apr = nominal_apr(schedule, fee_minor) * 100
+    if apr > cap:
+        return (
+            f"the APR with every fee is {apr.quantize(Decimal('0.01'))}%, above the cap of {cap.normalize()}%"
+        )
+    return None

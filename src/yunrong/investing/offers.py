@@ -184,6 +184,21 @@ def _rate_problems(
                     type="above-rate-cap",
                 )
             )
+        else:  # the rate-plus-fee check passed: the disclosed APR (IRR, every fee) must pass too
+            from yunrong.investing.contracts import apr_above_cap
+
+            why = apr_above_cap(
+                session,
+                settings=settings,
+                principal=amount,
+                annual_rate=annual_rate,
+                term_months=term_months,
+                method=method,
+                fee_minor=fee_minor,
+                on=business_date(ctx.now(), settings.timezone),
+            )
+            if why is not None:
+                problems.append(FieldProblem(field, why, type="above-rate-cap"))
     return problems
 
 

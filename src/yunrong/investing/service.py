@@ -31,6 +31,7 @@ from yunrong.identity.tables import Organisation
 from yunrong.investing import model
 from yunrong.investing.model import CommitmentSource, CommitmentStatus, RoundStatus
 from yunrong.investing.tables import Commitment, FundingRound, KnowledgeTest, Loan, Note
+from yunrong.kit.clock import business_date
 from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from yunrong.kit.ids import human_ref
 from yunrong.kit.money import Money
@@ -63,9 +64,32 @@ def open_round(session: Session, *, ctx: Context, demand: Demand, settings: Sett
     if decision is None or decision.annual_rate is None:
         return None
     declined = decision.declined if decision.override_declined is None else decision.override_declined
-    if declined:
-        return None
+    if declined or decision.annual_rate * 100 > demand.max_annual_rate:
+        return None  # declined, or priced above the rate the enterprise said it would pay
     now = ctx.now()
+    from yunrong.investing import contracts
+    from yunrong.investing.loans import fee_of
+
+    too_dear = contracts.apr_above_cap(
+        session,
+        settings=settings,
+        principal=demand.amount_minor,
+        annual_rate=decision.annual_rate,
+        term_months=demand.term_months,
+        method=demand.repayment_method,
+        fee_minor=fee_of(demand.amount_minor, settings),
+        on=business_date(now, settings.timezone),
+    )
+    if too_dear is not None:
+        audit.record(
+            session,
+            ctx=ctx,
+            action="funding.round_refused",
+            object_type="demand",
+            object_id=demand.id,
+            detail={"reason": too_dear},
+        )
+        return None
     max_ticket = max(settings.min_ticket_minor, demand.amount_minor * settings.max_ticket_share_bp // 10_000)
     row = FundingRound(
         demand_id=demand.id,

@@ -182,3 +182,13 @@ def loan_flows(schedule: Schedule, fee_minor: int = 0) -> list[tuple[date, int]]
 def loan_apr(schedule: Schedule, fee_minor: int = 0) -> Decimal:
     """The borrower's APR: receives the principal less ``fee_minor`` at the start, pays the instalments."""
     return apr(loan_flows(schedule, fee_minor))
+
+
+def nominal_apr(schedule: Schedule, fee_minor: int = 0) -> Decimal:
+    """The APR as a nominal annual rate: the IRR per period of the borrower's flows (fee included)
+    times the periods in a year — the convention of China's all-in cost rule and of US Regulation Z,
+    and the figure checked against the policy cap. (:func:`loan_apr` gives the effective rate.)"""
+    periods = 12 if schedule.frequency.value == "monthly" else 4
+    effective = loan_apr(schedule, fee_minor)
+    per_period = (1 + float(effective)) ** (1 / periods) - 1
+    return _decimal(per_period * periods)
