@@ -35,7 +35,10 @@ from yunrong.messaging.routes import router as outbox_router
 from yunrong.observability import Metrics, request_id_var
 from yunrong.parties.routes import router as parties_router
 from yunrong.parties.storage import LocalStorage
+from yunrong.servicing.default_routes import router as defaults_router
+from yunrong.servicing.repayment_routes import router as repayment_router
 from yunrong.servicing.routes import router as servicing_router
+from yunrong.servicing.statement_routes import router as statement_router
 from yunrong.supervision.routes import router as audit_router
 from yunrong.verification.attestation_routes import router as attestations_router
 from yunrong.verification.import_routes import router as imports_router
@@ -155,6 +158,9 @@ def create_app(
     app.include_router(portfolio_router)
     app.include_router(offers_router)
     app.include_router(servicing_router)
+    app.include_router(repayment_router)
+    app.include_router(defaults_router)
+    app.include_router(statement_router)
     app.include_router(orders_router)
     app.include_router(webhooks_router)
     app.include_router(attestations_router)

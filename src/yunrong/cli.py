@@ -48,6 +48,10 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(credit_app, name="credit")
 app.add_typer(world_app, name="world")
 
+from yunrong.servicing.cli import eod_command  # noqa: E402
+
+app.command("eod")(eod_command)
+
 out = Console()
 err = Console(stderr=True)
 

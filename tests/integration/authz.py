@@ -1198,6 +1198,11 @@ CASES += [
     ),
     IdCase("accept_loan_agreement", _loan, lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN)),
     IdCase(
+        "read_loan_statement",
+        _loan,
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS),
+    ),
+    IdCase(
         "read_loan_schedule",
         _loan,
         lambda w: (
@@ -1287,6 +1292,217 @@ def _autoinvest_rule(world: World) -> Target:
 
 
 CASES += [IdCase("set_autoinvest_rule_active", _autoinvest_rule, _investor_owner)]
+
+
+def _repayment_target(world: World, body: dict[str, Any] | None, active: bool) -> Target:
+    """The harness's loan (awaiting acceptance) with a valid body; ``active``: also accepted and
+    paid out (the custodian's confirmation applied as a signed callback)."""
+    from dataclasses import replace
+
+    from yunrong.custody import service as custody
+    from yunrong.custody.model import sign
+    from yunrong.custody.tables import Instruction
+    from yunrong.investing.tables import Loan
+
+    target = _loan(world)
+    if active:
+        sme = world.tokens[world.email_of(Role.ENTERPRISE_ADMIN)]
+        loan_id = target.path_params["loan_id"]
+        accepted = world.client.post(
+            f"/api/v1/loans/{loan_id}/agreement/accept", json=target.body, headers=bearer(sme)
+        )
+        assert accepted.status_code == 200, accepted.text
+        with unit_of_work(world.factory) as session:
+            loan = session.get(Loan, uuid.UUID(loan_id))
+            assert loan is not None
+            instruction = session.get(Instruction, loan.payout_instruction_id)
+            assert instruction is not None
+            raw = custody.encode_body(
+                {
+                    "callback_id": uuid.uuid4().hex,
+                    "instruction_ref": instruction.ref,
+                    "status": "confirmed",
+                    "amount": instruction.amount,
+                    "currency": instruction.currency,
+                }
+            )
+            stamp = str(int(world.ctx.now().timestamp()))
+            secret = custody.callback_secret(world.settings)
+            custody.apply_callback(
+                session,
+                ctx=world.ctx,
+                settings=world.settings,
+                body=raw,
+                timestamp=stamp,
+                signature=sign(secret, stamp, raw),
+            )
+            assert loan.status == "active"
+    return replace(target, body=body)
+
+
+CASES += [
+    # 422: the borrower got past authorization and is asked for an Idempotency-Key.
+    IdCase(
+        "create_repayment",
+        lambda w: _repayment_target(w, {"amount": "100.00"}, active=False),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN),
+        ok_statuses=frozenset({422}),
+    ),
+    IdCase(
+        "list_repayments",
+        lambda w: _repayment_target(w, None, active=False),
+        lambda w: (
+            _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS)
+        ),
+    ),
+    IdCase(
+        "preview_repayment",
+        lambda w: _repayment_target(
+            w, {"amount": "100.00", "early_option": "smaller_instalment"}, active=True
+        ),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS),
+    ),
+]
+
+
+# --- step 7: restructurings, defaults (to append to tests/integration/authz.py) ---------------------
+
+
+def _active_loan(world: World, body: Any = None) -> Target:
+    """The harness loan, accepted and paid out (servicing started as on the custodian's confirmation)."""
+    from yunrong.investing.tables import Loan
+    from yunrong.servicing.service import activate
+
+    target = _loan(world)
+    with unit_of_work(world.factory) as session:
+        loan = session.get(Loan, uuid.UUID(target.path_params["loan_id"]))
+        assert loan is not None
+        loan.status, loan.disbursed_at = "active", world.ctx.now()
+        activate(session, ctx=world.ctx, loan=loan, settings=world.settings)
+    return Target(target.path_params, target.secrets, body)
+
+
+def _active_loan_with(body: Any) -> Callable[[World], Target]:
+    return lambda world: _active_loan(world, body)
+
+
+def _restructuring(world: World) -> Target:
+    from yunrong.servicing import restructuring
+
+    loan = _active_loan(world)
+    with unit_of_work(world.factory) as session:
+        row = restructuring.create_restructuring(
+            session,
+            ctx=world.ctx,
+            loan_id=uuid.UUID(loan.path_params["loan_id"]),
+            kind="reamortisation",
+            months=0,
+            reason="Harness secret reason",
+        )
+        return Target(
+            {"restructuring_id": str(row.id)},
+            (str(row.id), row.ref, "Harness secret reason"),
+            {"approve": True},
+        )
+
+
+def _claim(world: World) -> Target:
+    """An open guarantee claim on the harness loan, payable by the demo agency."""
+    from datetime import timedelta
+
+    from yunrong.kit.ids import human_ref
+    from yunrong.servicing.tables import Claim
+
+    loan = _active_loan(world)
+    payer = uuid.UUID(world.org_id_of("agency@demo.yunrong.cn"))
+    with unit_of_work(world.factory) as session:
+        claim = Claim(
+            ref=human_ref("CL", 10),
+            loan_id=uuid.UUID(loan.path_params["loan_id"]),
+            kind="guarantee",
+            payer_org_id=payer,
+            coverage_bp=8_000,
+            amount_minor=100_000,
+            currency="CNY",
+            status="open",
+            deadline=world.ctx.now().date() + timedelta(days=7),
+            created_at=world.ctx.now(),
+            subrogated_minor=0,
+        )
+        session.add(claim)
+        session.flush()
+        return Target({"claim_id": str(claim.id)}, (str(claim.id), claim.ref), None)
+
+
+CASES += [
+    IdCase(
+        "create_restructuring",
+        _active_loan_with({"kind": "reamortisation", "reason": "harness"}),
+        lambda w: _with_roles(w, Role.ENTERPRISE_ADMIN, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({201}),
+    ),
+    IdCase(
+        "read_restructuring",
+        _restructuring,
+        lambda w: (
+            _investor_owner(w) | _with_roles(w, Role.ENTERPRISE_ADMIN, Role.ENTERPRISE_STAFF, *_SUPERVISORS)
+        ),
+    ),
+    IdCase("vote_restructuring", _restructuring, _investor_owner),
+    # 409: the operator got past authorization; the harness loan is not past due (or not written off).
+    IdCase(
+        "create_guarantee_claim",
+        _active_loan,
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({409}),
+    ),
+    IdCase(
+        "create_insurance_claim",
+        _active_loan,
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({409}),
+    ),
+    IdCase(
+        "start_collections",
+        _active_loan_with({"note": "harness"}),
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({409}),
+    ),
+    # 422: past authorization, asked for an Idempotency-Key.
+    IdCase(
+        "write_off_loan",
+        _active_loan_with({"reason": "harness"}),
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({422}),
+    ),
+    IdCase(
+        "create_recovery",
+        _active_loan_with({"amount": "1.00"}),
+        lambda w: _with_roles(w, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({422}),
+    ),
+    IdCase(
+        "read_claim",
+        _claim,
+        lambda w: (
+            _investor_owner(w)
+            | _with_roles(
+                w,
+                Role.ENTERPRISE_ADMIN,
+                Role.ENTERPRISE_STAFF,
+                Role.AGENCY_ADMIN,
+                Role.AGENCY_ANALYST,
+                *_SUPERVISORS,
+            )
+        ),
+    ),
+    IdCase(
+        "pay_claim",
+        _claim,
+        lambda w: _with_roles(w, Role.AGENCY_ADMIN, Role.OPERATOR_ADMIN),
+        ok_statuses=frozenset({422}),
+    ),
+]
 
 
 def operations_with_ids(openapi: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -102,7 +102,7 @@ def _amount_problems(amount: int) -> None:
         )
 
 
-def _instruct(
+def instruct(
     session: Session,
     *,
     ctx: Context,
@@ -172,7 +172,7 @@ def create_deposit(
     bank = platform_custodian(session)
     escrow = accounts.escrow_cash(session, ctx, bank, currency)
     available = accounts.investor_available(session, ctx, investor, currency)
-    return _instruct(
+    return instruct(
         session,
         ctx=ctx,
         kind=InstructionKind.DEPOSIT,
@@ -210,7 +210,7 @@ def create_withdrawal(
         currency=currency,
         description=f"withdrawal to {bank_account.account_number_masked}",
     )
-    return _instruct(
+    return instruct(
         session,
         ctx=ctx,
         kind=InstructionKind.WITHDRAWAL,
@@ -263,7 +263,7 @@ def instruct_payout(
         currency=currency,
         description=f"payout to {bank_account.account_number_masked}",
     )
-    return _instruct(
+    return instruct(
         session,
         ctx=ctx,
         kind=InstructionKind.PAYOUT,
@@ -281,7 +281,11 @@ def instruct_payout(
 #: Called in the callback's transaction after an instruction settles (loans activate on payout).
 #: Feature modules append to it when imported; the modules named here are imported on first use.
 SETTLE_HOOKS: list[Callable[[Session, Context, Instruction], None]] = []
-SETTLE_HOOK_MODULES: tuple[str, ...] = ("yunrong.investing.loans",)
+SETTLE_HOOK_MODULES: tuple[str, ...] = (
+    "yunrong.investing.loans",
+    "yunrong.servicing.repayments",
+    "yunrong.servicing.defaults",
+)
 
 
 def _settle_hooks() -> list[Callable[[Session, Context, Instruction], None]]:
@@ -408,13 +412,14 @@ def _settle(
         return CallbackOutcome.CONFLICT
     kind = InstructionKind(instruction.kind)
     if status is InstructionStatus.CONFIRMED:
-        if kind is InstructionKind.DEPOSIT:
+        if kind in (InstructionKind.DEPOSIT, InstructionKind.COLLECTION):
+            # Money arrived at the custodian: escrow cash up, the owner's (or the loan's) account up.
             instruction.entry_id = ledger.post_entry(
                 session,
                 ctx=ctx,
                 legs=transfer(instruction.escrow_account_id, instruction.ledger_account_id, amount, currency),
-                kind="deposit",
-                description=f"deposit {instruction.ref}",
+                kind=kind.value,
+                description=f"{kind.value} {instruction.ref}",
                 external_ref=instruction.ref,
             )
         elif instruction.hold_id is not None:
@@ -462,7 +467,9 @@ def _settle(
             subject_zh=zh,
             body_en=f"{en} (instruction {instruction.ref}).",
             body_zh=f"{zh}（指令 {instruction.ref}）。",
-            link="/enterprise/loans" if kind is InstructionKind.PAYOUT else "/investor/money",
+            link="/enterprise/loans"
+            if kind in (InstructionKind.PAYOUT, InstructionKind.COLLECTION)
+            else "/investor/money",
         ),
     )
     return CallbackOutcome.APPLIED
@@ -561,3 +568,6 @@ def verify_bank_account(
 
 def encode_body(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+_instruct = instruct  # the name features used before it was public

@@ -145,6 +145,13 @@ class Action(StrEnum):
     ACCEPT_CONTRACT = "accept_contract"
     READ_PORTFOLIO = "read_portfolio"
     TAKE_KNOWLEDGE_TEST = "take_knowledge_test"
+    REPAY_LOAN = "repay_loan"
+    RUN_END_OF_DAY = "run_end_of_day"
+    MANAGE_DEFAULTS = "manage_defaults"
+    VOTE_RESTRUCTURING = "vote_restructuring"
+    PROPOSE_RESTRUCTURING = "propose_restructuring"
+    READ_CREDIT_RISK_REPORTS = "read_credit_risk_reports"
+    PAY_CLAIMS = "pay_claims"
 
 
 _EVERYONE = frozenset(Role)
@@ -248,6 +255,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ACCEPT_CONTRACT: frozenset({Role.INVESTOR, Role.ENTERPRISE_ADMIN, Role.BANK_OFFICER}),
     Action.READ_PORTFOLIO: frozenset({Role.INVESTOR}),
     Action.TAKE_KNOWLEDGE_TEST: frozenset({Role.INVESTOR}),
+    Action.REPAY_LOAN: frozenset({Role.ENTERPRISE_ADMIN}),
+    Action.RUN_END_OF_DAY: frozenset({Role.OPERATOR_ADMIN}),
+    Action.MANAGE_DEFAULTS: frozenset({Role.OPERATOR_ADMIN}),
+    Action.VOTE_RESTRUCTURING: frozenset({Role.INVESTOR, Role.BANK_OFFICER}),
+    Action.PROPOSE_RESTRUCTURING: frozenset({Role.ENTERPRISE_ADMIN, Role.OPERATOR_ADMIN}),
+    Action.READ_CREDIT_RISK_REPORTS: frozenset({Role.OPERATOR_ADMIN, Role.REGULATOR}),
+    Action.PAY_CLAIMS: frozenset({Role.AGENCY_ADMIN, Role.OPERATOR_ADMIN}),
 }
 
 PORTAL_ACTION: dict[Portal, Action] = {

@@ -30,6 +30,7 @@ JOB_MODULES: tuple[str, ...] = (
     "yunrong.custody.recon_jobs",
     "yunrong.investing.jobs",
     "yunrong.investing.offer_jobs",
+    "yunrong.servicing.eod_jobs",
     "yunrong.verification.jobs",
     "yunrong.verification.simulated",
 )

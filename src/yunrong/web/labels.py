@@ -642,6 +642,7 @@ NAV: dict[Portal, tuple[NavItem, ...]] = {
         NavItem("/investor/recommendations", N_("Recommended")),
         NavItem("/investor/commitments", N_("Commitments")),
         NavItem("/investor/portfolio", N_("Portfolio")),
+        NavItem("/investor/income", N_("Income")),
         NavItem("/investor/money", N_("Money")),
         NavItem("/investor/preferences", N_("Preferences")),
         NavItem("/investor/risk", N_("Risk profile")),

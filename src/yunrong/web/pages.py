@@ -467,3 +467,7 @@ router.include_router(investor_pages.router)
 from yunrong.web import loan_pages  # noqa: E402
 
 router.include_router(loan_pages.router)
+
+from yunrong.web import servicing_pages  # noqa: E402
+
+router.include_router(servicing_pages.router)
