@@ -380,7 +380,7 @@ def amount_in_words_zh(minor: int) -> str:
     return "人民币" + words
 
 
-def _label(labels: Mapping[str, tuple[str, str]], key: str) -> str:
+def label_of(labels: Mapping[str, tuple[str, str]], key: str) -> str:
     zh, en = labels.get(key, (key, key))
     return zh if zh == en else f"{zh} {en}"
 
@@ -388,7 +388,7 @@ def _label(labels: Mapping[str, tuple[str, str]], key: str) -> str:
 # --- reportlab plumbing -----------------------------------------------------------------------------
 
 
-def _ensure_font() -> None:
+def ensure_font() -> None:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
@@ -402,12 +402,12 @@ def _pdf_date(at: datetime) -> Callable[..., str]:
     return lambda *_ignored: stamp
 
 
-def _p(text: str) -> str:
+def pdf_text(text: str) -> str:
     """Escape user text for a reportlab Paragraph, keeping line breaks."""
     return escape(text).replace("\n", "<br/>")
 
 
-class _Styles:
+class PdfStyles:
     def __init__(self) -> None:
         from reportlab.lib import colors
         from reportlab.lib.styles import ParagraphStyle
@@ -428,7 +428,7 @@ class _Styles:
         self.cell = ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10)
 
 
-def _table(
+def pdf_table(
     rows: list[list[object]], widths: Sequence[float], *, numeric_from: int | None, total: bool
 ) -> Any:
     from reportlab.lib import colors
@@ -453,13 +453,16 @@ def _table(
     return table
 
 
-def _facts(rows: Iterable[tuple[str, object]], styles: _Styles, width: float) -> Any:
+def facts_table(rows: Iterable[tuple[str, object]], styles: PdfStyles, width: float) -> Any:
     """A two-column label/value table without a header row."""
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Table, TableStyle
 
     data = [
-        [Paragraph(_p(label), styles.cell), v if not isinstance(v, str) else Paragraph(_p(v), styles.cell)]
+        [
+            Paragraph(pdf_text(label), styles.cell),
+            v if not isinstance(v, str) else Paragraph(pdf_text(v), styles.cell),
+        ]
         for label, v in rows
     ]
     table = Table(data, colWidths=[width * 0.34, width * 0.66], hAlign="LEFT")
@@ -484,8 +487,8 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
-    _ensure_font()
-    styles = _Styles()
+    ensure_font()
+    styles = PdfStyles()
     t = terms
     cur = t.currency
     width = A4[0] - 36 * mm
@@ -499,28 +502,30 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     def heading(zh: str, en: str) -> None:
         nonlocal article
         article += 1
-        story.append(Paragraph(f"第{article}条　{_p(zh)}", styles.h_zh))
-        story.append(Paragraph(f"Article {article}: {_p(en)}", styles.h_en))
+        story.append(Paragraph(f"第{article}条　{pdf_text(zh)}", styles.h_zh))
+        story.append(Paragraph(f"Article {article}: {pdf_text(en)}", styles.h_en))
 
     def clause(zh: str, en: str) -> None:
-        story.append(Paragraph(_p(zh), styles.body))
-        story.append(Paragraph(_p(en), styles.body_en))
+        story.append(Paragraph(pdf_text(zh), styles.body))
+        story.append(Paragraph(pdf_text(en), styles.body_en))
 
     def text_block(text: str) -> None:
         for line in text.splitlines() or [""]:
-            story.append(Paragraph(_p(line), styles.body))
+            story.append(Paragraph(pdf_text(line), styles.body))
 
     story += [
         Paragraph("借款合同", styles.title),
         Paragraph("Loan Agreement", styles.subtitle),
         Paragraph(
-            _p(
+            pdf_text(
                 f"合同编号 Agreement No. {t.loan_ref}  |  融资需求 Demand {t.demand_ref}  |  "
-                f"{_label(PRODUCT_LABELS, t.product)}"
+                f"{label_of(PRODUCT_LABELS, t.product)}"
             ),
             styles.subtitle,
         ),
-        Paragraph(_p(f"订立时间 Made on {t.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"), styles.subtitle),
+        Paragraph(
+            pdf_text(f"订立时间 Made on {t.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"), styles.subtitle
+        ),
         Spacer(1, 5 * mm),
     ]
 
@@ -528,7 +533,7 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     heading("合同各方", "Parties")
     b = t.borrower
     story.append(
-        _facts(
+        facts_table(
             [
                 ("借款人 Borrower", b.name),
                 ("统一社会信用代码 Unified social credit code", b.credit_code),
@@ -557,11 +562,11 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     ]
     for n, lender in enumerate(t.lenders, start=1):
         lender_rows.append(
-            [str(n), Paragraph(_p(lender.name), styles.cell), lender.ref, money(lender.principal_minor)]
+            [str(n), Paragraph(pdf_text(lender.name), styles.cell), lender.ref, money(lender.principal_minor)]
         )
     lender_rows.append(["", "合计 Total", "", money(sum(x.principal_minor for x in t.lenders))])
     story.append(
-        _table(lender_rows, [width * f for f in (0.1, 0.38, 0.26, 0.26)], numeric_from=3, total=True)
+        pdf_table(lender_rows, [width * f for f in (0.1, 0.38, 0.26, 0.26)], numeric_from=3, total=True)
     )
 
     # 2. amount
@@ -573,9 +578,9 @@ def render_agreement(terms: AgreementTerms) -> bytes:
         amount_rows.append(("借款本金（大写） Principal in words", amount_in_words_zh(t.principal_minor)))
     amount_rows += [
         ("借款期限 Term", f"{t.term_months} 个月 months"),
-        ("还款方式 Repayment method", _label(REPAYMENT_LABELS, t.repayment_method)),
+        ("还款方式 Repayment method", label_of(REPAYMENT_LABELS, t.repayment_method)),
     ]
-    story.append(_facts(amount_rows, styles, width))
+    story.append(facts_table(amount_rows, styles, width))
     story.append(Spacer(1, 2 * mm))
     text_block(t.no_upfront_deduction_text)
 
@@ -584,7 +589,7 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     total_interest = sum(r.interest for r in t.schedule)
     total_fees = sum(f.amount_minor for f in t.fees)
     story.append(
-        _facts(
+        facts_table(
             [
                 ("年利率（名义） Nominal annual rate", format_rate(t.annual_rate)),
                 ("年化综合成本（含全部费用） APR, every fee included", format_rate(t.apr)),
@@ -606,13 +611,15 @@ def render_agreement(terms: AgreementTerms) -> bytes:
         for f in t.fees:
             fee_rows.append(
                 [
-                    Paragraph(_p(f"{f.name_zh} {f.name_en}"), styles.cell),
-                    Paragraph(_p(f.payee), styles.cell),
+                    Paragraph(pdf_text(f"{f.name_zh} {f.name_en}"), styles.cell),
+                    Paragraph(pdf_text(f.payee), styles.cell),
                     money(f.amount_minor),
                 ]
             )
         fee_rows.append(["合计 Total", "", money(total_fees)])
-        story.append(_table(fee_rows, [width * 0.44, width * 0.32, width * 0.24], numeric_from=2, total=True))
+        story.append(
+            pdf_table(fee_rows, [width * 0.44, width * 0.32, width * 0.24], numeric_from=2, total=True)
+        )
         story.append(Spacer(1, 2 * mm))
         clause(
             "除上表所列费用外，借款人无需向任何一方支付其他费用；上述年化综合成本已包含全部费用。",
@@ -649,7 +656,7 @@ def render_agreement(terms: AgreementTerms) -> bytes:
         ]
     )
     story.append(
-        _table(
+        pdf_table(
             sched, [width * f for f in (0.12, 0.18, 0.175, 0.175, 0.175, 0.175)], numeric_from=2, total=True
         )
     )
@@ -683,7 +690,7 @@ def render_agreement(terms: AgreementTerms) -> bytes:
     heading("抵押与质押", "Collateral")
     if t.collateral:
         for n, item in enumerate(t.collateral, start=1):
-            story.append(Paragraph(f"{n}. {_p(item)}", styles.body))
+            story.append(Paragraph(f"{n}. {pdf_text(item)}", styles.body))
     else:
         clause("本笔借款无抵押或质押。", "The loan is unsecured.")
 
@@ -718,14 +725,14 @@ def render_agreement(terms: AgreementTerms) -> bytes:
         Paragraph(f"第{article + 1}条　电子签署", styles.h_zh),
         Paragraph(f"Article {article + 1}: Acceptance", styles.h_en),
         Paragraph(
-            _p(
+            pdf_text(
                 "本合同以点击确认方式电子签署；每次确认均连同本文件的 SHA-256 摘要记录于平台审计日志。"
                 "全部当事人确认后，本合同生效。"
             ),
             styles.body,
         ),
         Paragraph(
-            _p(
+            pdf_text(
                 "Accepted electronically by click-through; each acceptance is recorded with the document's "
                 "SHA-256 in the platform's audit log. "
                 "The agreement takes effect once every party has accepted."
@@ -734,10 +741,14 @@ def render_agreement(terms: AgreementTerms) -> bytes:
         ),
     ]
     signers: list[list[object]] = [["当事人 Party", "名称 Name", "确认方式 Acceptance"]]
-    signers.append(["借款人 Borrower", Paragraph(_p(b.name), styles.cell), "点击确认 click-through"])
+    signers.append(["借款人 Borrower", Paragraph(pdf_text(b.name), styles.cell), "点击确认 click-through"])
     if t.lender_kind == "bank":
         signers.append(
-            ["出借人 Lender (bank)", Paragraph(_p(t.lenders[0].name), styles.cell), "点击确认 click-through"]
+            [
+                "出借人 Lender (bank)",
+                Paragraph(pdf_text(t.lenders[0].name), styles.cell),
+                "点击确认 click-through",
+            ]
         )
     else:
         signers.append(
@@ -747,7 +758,9 @@ def render_agreement(terms: AgreementTerms) -> bytes:
                 "各自点击确认 each by click-through",
             ]
         )
-    accept.append(_table(signers, [width * 0.28, width * 0.42, width * 0.30], numeric_from=None, total=False))
+    accept.append(
+        pdf_table(signers, [width * 0.28, width * 0.42, width * 0.30], numeric_from=None, total=False)
+    )
     story.append(KeepTogether(accept))
 
     def on_page(canvas: Any, doc: Any) -> None:
@@ -828,7 +841,7 @@ def outstanding_by(holdings: Iterable[Holding], key: Callable[[Holding], str]) -
     return totals
 
 
-def _bar_chart(title: str, items: Sequence[tuple[str, int]], currency: str, width: float) -> Any:
+def bar_chart(title: str, items: Sequence[tuple[str, int]], currency: str, width: float) -> Any:
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib import colors
@@ -863,8 +876,8 @@ def render_investor_statement(statement: InvestorStatement) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table
 
-    _ensure_font()
-    styles = _Styles()
+    ensure_font()
+    styles = PdfStyles()
     s = statement
     cur = s.currency
     width = A4[0] - 24 * mm
@@ -877,21 +890,21 @@ def render_investor_statement(statement: InvestorStatement) -> bytes:
     story: list[Any] = [
         Paragraph("云融 Yunrong  |  投资人对账单 Investor statement", styles.title),
         Paragraph(
-            _p(
+            pdf_text(
                 f"{s.investor_name}  |  {s.investor_ref}  |  "
                 f"{s.period_start.isoformat()} — {s.period_end.isoformat()}"
             ),
             styles.subtitle,
         ),
         Paragraph(
-            _p(
+            pdf_text(
                 f"生成时间 Generated {s.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  |  "
                 f"金额单位 Amounts in {cur}"
             ),
             styles.subtitle,
         ),
         Spacer(1, 4 * mm),
-        _facts(
+        facts_table(
             [
                 ("可用资金 Available cash", fmt(s.available_minor)),
                 ("冻结资金 Held for pending commitments", fmt(s.held_minor)),
@@ -923,19 +936,19 @@ def render_investor_statement(statement: InvestorStatement) -> bytes:
             rows.append(
                 [
                     h.loan_ref,
-                    Paragraph(_p(h.enterprise), styles.cell),
+                    Paragraph(pdf_text(h.enterprise), styles.cell),
                     h.grade,
                     fmt(h.principal_minor),
                     fmt(h.outstanding_minor),
                     format_rate(h.annual_rate),
-                    Paragraph(_p(_label(STATUS_LABELS, h.status)), styles.cell),
+                    Paragraph(pdf_text(label_of(STATUS_LABELS, h.status)), styles.cell),
                 ]
             )
         rows.append(
             ["合计 Total", "", "", fmt(sum(h.principal_minor for h in s.holdings)), fmt(outstanding), "", ""]
         )
         story.append(
-            _table(
+            pdf_table(
                 rows,
                 [width * f for f in (0.15, 0.23, 0.09, 0.14, 0.14, 0.09, 0.16)],
                 numeric_from=3,
@@ -952,8 +965,8 @@ def render_investor_statement(statement: InvestorStatement) -> bytes:
             )
             half = width / 2 - 4
             charts = [
-                _bar_chart(f"按等级 By grade (outstanding, {cur})", by_grade, cur, half),
-                _bar_chart(f"按行业 By industry (outstanding, {cur})", by_industry, cur, half),
+                bar_chart(f"按等级 By grade (outstanding, {cur})", by_grade, cur, half),
+                bar_chart(f"按行业 By industry (outstanding, {cur})", by_industry, cur, half),
             ]
             story += [Spacer(1, 4 * mm), Table([charts], colWidths=[width / 2, width / 2], hAlign="LEFT")]
         else:
@@ -965,9 +978,9 @@ def render_investor_statement(statement: InvestorStatement) -> bytes:
     if s.cash_flows:
         flows: list[list[object]] = [["日期 Date", "类型 Kind", "金额 Amount"]]
         for c in sorted(s.cash_flows, key=lambda c: c.on):
-            flows.append([c.on.isoformat(), _label(CASH_FLOW_LABELS, c.kind), fmt(c.amount_minor)])
+            flows.append([c.on.isoformat(), label_of(CASH_FLOW_LABELS, c.kind), fmt(c.amount_minor)])
         flows.append(["净额 Net", "", fmt(sum(c.amount_minor for c in s.cash_flows))])
-        story.append(_table(flows, [width * 0.25, width * 0.45, width * 0.30], numeric_from=2, total=True))
+        story.append(pdf_table(flows, [width * 0.25, width * 0.45, width * 0.30], numeric_from=2, total=True))
     else:
         story.append(Paragraph("本期无资金流水。 No cash flows in this period.", styles.body))
     story.append(Spacer(1, 3 * mm))

@@ -38,15 +38,15 @@ from yunrong.identity.service import require
 from yunrong.identity.tables import Organisation
 from yunrong.investing.agreement import (
     REPAYMENT_LABELS,
-    _bar_chart,
-    _ensure_font,
-    _facts,
-    _label,
-    _p,
-    _Styles,
-    _table,
+    PdfStyles,
+    bar_chart,
+    ensure_font,
+    facts_table,
     format_amount,
     format_rate,
+    label_of,
+    pdf_table,
+    pdf_text,
 )
 from yunrong.investing.tables import Loan, Note
 from yunrong.kit.clock import business_date
@@ -499,8 +499,8 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Spacer
 
-    _ensure_font()
-    styles = _Styles()
+    ensure_font()
+    styles = PdfStyles()
     cur = st.currency
     width = landscape(A4)[0] - 24 * mm
     nxt = st.next_instalment
@@ -511,18 +511,19 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
     story: list[Any] = [
         Paragraph("云融 Yunrong  |  借款还款对账单 Loan statement", styles.title),
         Paragraph(
-            _p(f"{st.enterprise}  |  {st.loan_ref}  |  对账日 As of {st.as_of.isoformat()}"), styles.subtitle
+            pdf_text(f"{st.enterprise}  |  {st.loan_ref}  |  对账日 As of {st.as_of.isoformat()}"),
+            styles.subtitle,
         ),
         Paragraph(
-            _p(_generated(st.generated_at, cur)),
+            pdf_text(_generated(st.generated_at, cur)),
             styles.subtitle,
         ),
         Spacer(1, 4 * mm),
-        _facts(
+        facts_table(
             [
                 ("借款本金 Principal", fmt(st.principal)),
                 ("年利率 Annual rate", format_rate(st.annual_rate)),
-                ("还款方式 Repayment", _label(REPAYMENT_LABELS, st.method)),
+                ("还款方式 Repayment", label_of(REPAYMENT_LABELS, st.method)),
                 ("待还本金 Principal outstanding", fmt(st.principal_outstanding)),
                 ("今日应还 Due now", fmt(st.due_now)),
                 ("其中逾期 Of which overdue", f"{fmt(st.overdue)}  ({st.days_past_due} 天 days)"),
@@ -553,7 +554,7 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
             ]
         ]
         for i in st.instalments:
-            standing = _label(STANDING_LABELS, i.standing)
+            standing = label_of(STANDING_LABELS, i.standing)
             if i.days_past_due:
                 standing += f" {i.days_past_due}d"
             rows.append(
@@ -566,7 +567,7 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
                     fmt(i.paid),
                     fmt(i.penalty_paid),
                     fmt(i.outstanding),
-                    Paragraph(_p(standing), styles.cell),
+                    Paragraph(pdf_text(standing), styles.cell),
                 ]
             )
         rows.append(
@@ -583,7 +584,7 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
             ]
         )
         shares = (0.07, 0.11, 0.11, 0.11, 0.11, 0.11, 0.1, 0.11, 0.17)
-        story.append(_table(rows, [width * f for f in shares], numeric_from=2, total=True))
+        story.append(pdf_table(rows, [width * f for f in shares], numeric_from=2, total=True))
     else:
         story.append(Paragraph("借款尚未放款，暂无还款计划。 Not paid out yet: no schedule.", styles.body))
     story.append(Paragraph("还款记录 Repayments", styles.h_zh))
@@ -606,8 +607,8 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
                 [
                     r.ref,
                     r.value_date.isoformat() if r.value_date else "—",
-                    Paragraph(_p(_label(KIND_LABELS, r.kind)), styles.cell),
-                    Paragraph(_p(_label(REPAYMENT_STATUS_LABELS, r.status)), styles.cell),
+                    Paragraph(pdf_text(label_of(KIND_LABELS, r.kind)), styles.cell),
+                    Paragraph(pdf_text(label_of(REPAYMENT_STATUS_LABELS, r.status)), styles.cell),
                     fmt(r.amount),
                     fmt(r.penalty),
                     fmt(r.interest),
@@ -616,7 +617,7 @@ def loan_statement_pdf(st: LoanStatement) -> bytes:
                 ]
             )
         shares = (0.14, 0.1, 0.13, 0.13, 0.1, 0.1, 0.1, 0.1, 0.1)
-        story.append(_table(paid, [width * f for f in shares], numeric_from=4, total=False))
+        story.append(pdf_table(paid, [width * f for f in shares], numeric_from=4, total=False))
     else:
         story.append(Paragraph("尚无还款。 No repayments yet.", styles.body))
     story.append(Spacer(1, 3 * mm))
@@ -905,8 +906,8 @@ def income_statement_pdf(st: IncomeStatement) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Spacer
 
-    _ensure_font()
-    styles = _Styles()
+    ensure_font()
+    styles = PdfStyles()
     cur = st.currency
     width = A4[0] - 24 * mm
 
@@ -917,15 +918,15 @@ def income_statement_pdf(st: IncomeStatement) -> bytes:
     story: list[Any] = [
         Paragraph("云融 Yunrong  |  投资收益对账单 Income statement", styles.title),
         Paragraph(
-            _p(f"{st.investor_name}  |  {st.investor_ref}  |  {st.since.isoformat()} — {st.until}"),
+            pdf_text(f"{st.investor_name}  |  {st.investor_ref}  |  {st.since.isoformat()} — {st.until}"),
             styles.subtitle,
         ),
         Paragraph(
-            _p(_generated(st.generated_at, cur)),
+            pdf_text(_generated(st.generated_at, cur)),
             styles.subtitle,
         ),
         Spacer(1, 4 * mm),
-        _facts(
+        facts_table(
             [
                 ("本金回收 Principal returned", fmt(t.principal)),
                 ("利息收入 Interest income", fmt(t.interest)),
@@ -949,11 +950,13 @@ def income_statement_pdf(st: IncomeStatement) -> bytes:
         for m in st.by_month
     ]
     months.append(["合计 Total", fmt(t.principal), fmt(t.income), fmt(t.service_fee), fmt(t.net)])
-    story.append(_table(months, [width * f for f in (0.2, 0.2, 0.2, 0.2, 0.2)], numeric_from=1, total=True))
+    story.append(
+        pdf_table(months, [width * f for f in (0.2, 0.2, 0.2, 0.2, 0.2)], numeric_from=1, total=True)
+    )
     if st.by_month:
         story += [
             Spacer(1, 3 * mm),
-            _bar_chart(
+            bar_chart(
                 f"每月实收 Net received by month ({cur})",
                 [(m.month, m.totals.net) for m in st.by_month],
                 cur,
@@ -977,7 +980,7 @@ def income_statement_pdf(st: IncomeStatement) -> bytes:
             loans.append(
                 [
                     x.loan_ref,
-                    Paragraph(_p(x.enterprise), styles.cell),
+                    Paragraph(pdf_text(x.enterprise), styles.cell),
                     fmt(x.totals.principal),
                     fmt(x.totals.interest),
                     fmt(x.totals.penalty),
@@ -997,7 +1000,7 @@ def income_statement_pdf(st: IncomeStatement) -> bytes:
             ]
         )
         shares = (0.15, 0.25, 0.12, 0.12, 0.12, 0.12, 0.12)
-        story.append(_table(loans, [width * f for f in shares], numeric_from=2, total=True))
+        story.append(pdf_table(loans, [width * f for f in shares], numeric_from=2, total=True))
     else:
         story.append(Paragraph("本期无回款。 Nothing received in this period.", styles.body))
     story.append(Spacer(1, 3 * mm))
