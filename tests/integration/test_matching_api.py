@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import bearer, login_token
+from tests.integration.decision_data import list_with_decision
 from tests.integration.verification.demand_data import demand_body
 from yunrong.config import Settings
 from yunrong.db import unit_of_work
-from yunrong.decisions.tables import CreditDecision, ModelVersion
+from yunrong.decisions.tables import ModelVersion
 from yunrong.demands.tables import Demand
 from yunrong.identity.model import Context
 from yunrong.kit.clock import FrozenClock
@@ -60,38 +60,7 @@ def _listed_with_decision(
     with unit_of_work(factory) as session:
         demand = session.get(Demand, demand_id)
         assert demand is not None
-        demand.status = "listed"
-        demand.listed_at = now
-        model_row = ModelVersion(
-            name="test",
-            version=1,
-            role="champion",
-            artifact_path="-",
-            artifact_sha256="0" * 64,
-            card={},
-            reference_scores={},
-            registered_by="test",
-            registered_at=now,
-        )
-        session.add(model_row)
-        session.flush()
-        session.add(
-            CreditDecision(
-                demand_id=demand_id,
-                model_id=model_row.id,
-                as_of=now,
-                features={},
-                pd=0.03,
-                score=600.0,
-                grade=grade,
-                declined=False,
-                annual_rate=Decimal("0.085"),
-                limit_minor=demand.amount_minor,
-                price={},
-                reasons=[],
-                decided_at=now,
-            )
-        )
+        list_with_decision(session, demand, now, grade=grade)
     return demand_id
 
 
