@@ -30,6 +30,7 @@ run: install
 	@mkdir -p var
 	YUNRONG_DEMO=true $(BIN)/yunrong db upgrade
 	YUNRONG_DEMO=true $(BIN)/yunrong demo seed
+	YUNRONG_DEMO=true $(BIN)/yunrong demo loan
 	@$(BIN)/yunrong demo logins
 	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
 	@export YUNRONG_DEMO=true YUNRONG_PUBLIC_URL=http://$(HOST):$(PORT); \

@@ -145,6 +145,20 @@ def demo_seed() -> None:
     )
 
 
+@demo_app.command("loan")
+def demo_loan() -> None:
+    """A demo loan a month into its life (steps 1-6 run as users would; idempotent)."""
+    from yunrong.demo.loans import seed_demo_loan
+    from yunrong.kit.errors import YunrongError
+
+    try:
+        made = seed_demo_loan(get_settings())
+    except YunrongError as exc:
+        raise fail(f"no demo loan: {exc.detail}", 2) from None
+    what = "paid out a month ago" if made.created else "already there"
+    out.print(f"demo loan {made.ref}: {what}", highlight=False)
+
+
 @demo_app.command("logins")
 def demo_logins(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
     """The demo logins: role, e-mail, password, organisation."""

@@ -152,3 +152,36 @@ def test_totp_roles_get_a_secret_once(cli_env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "TOTP secret (shown once)" in result.stdout
     assert "otpauth://totp/" in result.stdout
+
+
+def test_the_demo_loan_is_a_month_into_its_life_and_made_once(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`make run`'s `yunrong demo loan`: steps 1-6 as users would run them, then the start moved a
+    month back, so that the enterprise can repay its first instalment today."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import create_engine, text
+
+    assert run(["db", "upgrade"], cli_env).returncode == 0
+    assert run(["demo", "seed"], cli_env).returncode == 0
+    made = run(["demo", "loan"], cli_env)
+    assert made.returncode == 0, made.stderr
+    assert "paid out a month ago" in made.stdout
+    again = run(["demo", "loan"], cli_env)
+    assert "already there" in again.stdout
+    engine = create_engine(cli_env["YUNRONG_DATABASE_URL"])
+    with engine.connect() as db:
+        loans = db.execute(text("SELECT id, status, principal_minor FROM loans")).all()
+        assert [(status, principal) for _, status, principal in loans] == [("active", 10_000_000)]
+        notes = db.execute(text("SELECT principal_minor FROM loan_notes ORDER BY principal_minor")).scalars()
+        assert list(notes) == [4_000_000, 6_000_000]
+        first_due = db.execute(
+            text("SELECT min(due_date) FROM loan_instalments WHERE status != 'superseded'")
+        ).scalar_one()
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        assert today - timedelta(days=3) <= date.fromisoformat(str(first_due)) <= today  # due now
+    engine.dispose()
+    verified = run(["ledger", "verify"], cli_env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
