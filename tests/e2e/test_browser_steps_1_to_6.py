@@ -69,7 +69,10 @@ SCREENSHOT_FUNDS = Path(tempfile.gettempdir()) / "yunrong-steps-1-6-funds.png"
 #: How long the bank may take to answer: an outcome waited for, not a measured duration.
 BANK_ANSWERS_WITHIN_MS = 30_000
 #: Generous waits for HTMX-updated parts and for a server that shares its SQLite file with the worker.
-SLOW_MS = 15_000
+# On SQLite every transaction takes the write lock (BEGIN IMMEDIATE), so a page may wait behind the
+# worker's longest transaction (its start-up backlog: the simulated agencies, the first end of day)
+# up to the busy timeout of 30 s; the waits allow that. They are outcomes waited for, not timings.
+SLOW_MS = 45_000
 HTTP_TIMEOUT_S = 30.0
 TITLE = "Cold store for the pear harvest (steps 1-6)"
 #: The demo world's deposits (pending at the bank when seeded; the worker gets them confirmed).
