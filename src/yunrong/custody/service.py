@@ -239,6 +239,40 @@ def verified_account_of(session: Session, org_id: uuid.UUID, currency: str) -> B
     ).first()
 
 
+def instruct_inbound(
+    session: Session,
+    *,
+    ctx: Context,
+    kind: InstructionKind,
+    owner: Organisation,
+    amount: int,
+    currency: str,
+    ledger_account: LedgerAccount,
+) -> Instruction:
+    """Ask the custodian to collect ``amount`` from the owner's own verified account into an escrow
+    sub-account (a repayment, a recovery, a guarantor's deposit); credited when the bank confirms."""
+    bank_account = verified_account_of(session, owner.id, currency)
+    if bank_account is None:
+        raise AccountNotVerified(
+            f"{owner.name} has no verified {currency} bank account to pay from"
+            f" / {owner.name} 没有已验证的 {currency} 银行账户",
+            [FieldProblem(("bank_account",), "none verified")],
+        )
+    bank = platform_custodian(session)
+    return instruct(
+        session,
+        ctx=ctx,
+        kind=kind,
+        bank=bank,
+        owner=owner,
+        amount=amount,
+        currency=currency,
+        ledger_account=ledger_account,
+        escrow=accounts.escrow_cash(session, ctx, bank, currency),
+        bank_account=bank_account,
+    )
+
+
 def instruct_payout(
     session: Session, *, ctx: Context, enterprise: Organisation, amount: int, currency: str
 ) -> Instruction:
@@ -568,6 +602,3 @@ def verify_bank_account(
 
 def encode_body(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-
-
-_instruct = instruct  # the name features used before it was public

@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 from yunrong.config import Settings
 from yunrong.custody import accounts
 from yunrong.custody import service as custody
-from yunrong.custody.model import AccountNotVerified, InstructionKind, InstructionStatus
+from yunrong.custody.model import InstructionKind, InstructionStatus
 from yunrong.custody.tables import Instruction
 from yunrong.identity.model import Action, Context, OrgType
 from yunrong.identity.service import require
@@ -600,24 +600,14 @@ def create_guarantor_deposit(session: Session, *, ctx: Context, amount: int, cur
     Money(amount, currency)
     payer = session.get(Organisation, ctx.actor.organisation_id)
     assert payer is not None
-    bank_account = custody.verified_account_of(session, payer.id, currency)
-    if bank_account is None:
-        raise AccountNotVerified(
-            f"{payer.name} has no verified {currency} account / 没有已验证的 {currency} 银行账户",
-            [FieldProblem(("bank_account",), "none verified")],
-        )
-    bank = custody.platform_custodian(session)
-    return custody._instruct(
+    return custody.instruct_inbound(
         session,
         ctx=ctx,
         kind=InstructionKind.DEPOSIT,
-        bank=bank,
         owner=payer,
         amount=amount,
         currency=currency,
         ledger_account=accounts.guarantor_deposit(session, ctx, payer, currency),
-        escrow=accounts.escrow_cash(session, ctx, bank, currency),
-        bank_account=bank_account,
     )
 
 
@@ -841,24 +831,14 @@ def create_recovery(session: Session, *, ctx: Context, loan_id: uuid.UUID, amoun
     _positive(amount)
     enterprise = session.get(Organisation, loan.enterprise_org_id)
     assert enterprise is not None
-    bank_account = custody.verified_account_of(session, enterprise.id, loan.currency)
-    if bank_account is None:
-        raise AccountNotVerified(
-            f"{enterprise.name} has no verified {loan.currency} account / 企业没有已验证的银行账户",
-            [FieldProblem(("bank_account",), "none verified")],
-        )
-    bank = custody.platform_custodian(session)
-    instruction = custody._instruct(
+    instruction = custody.instruct_inbound(
         session,
         ctx=ctx,
         kind=InstructionKind.COLLECTION,
-        bank=bank,
         owner=enterprise,
         amount=amount,
         currency=loan.currency,
         ledger_account=accounts.loan_collection(session, ctx, loan.ref, loan.currency),
-        escrow=accounts.escrow_cash(session, ctx, bank, loan.currency),
-        bank_account=bank_account,
     )
     audit.record(
         session,

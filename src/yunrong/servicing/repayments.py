@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from yunrong.config import Settings, get_settings
 from yunrong.custody import accounts
 from yunrong.custody import service as custody
-from yunrong.custody.model import AccountNotVerified, InstructionKind, InstructionStatus
+from yunrong.custody.model import InstructionKind, InstructionStatus
 from yunrong.custody.tables import Instruction
 from yunrong.identity.model import Action, Context, OrgType
 from yunrong.identity.service import require
@@ -331,25 +331,14 @@ def instruct_collection(
 ) -> Instruction:
     """Ask the custodian to collect ``amount`` from the enterprise's own verified account into the
     loan's collection account (booked DR escrow_cash, CR loan_collection when the bank confirms)."""
-    bank_account = custody.verified_account_of(session, enterprise.id, loan.currency)
-    if bank_account is None:
-        raise AccountNotVerified(
-            f"{enterprise.name} has no verified {loan.currency} bank account to pay from"
-            f" / {enterprise.name} 没有已验证的 {loan.currency} 银行账户",
-            [FieldProblem(("bank_account",), "none verified")],
-        )
-    bank = custody.platform_custodian(session)
-    return custody._instruct(
+    return custody.instruct_inbound(
         session,
         ctx=ctx,
         kind=InstructionKind.COLLECTION,
-        bank=bank,
         owner=enterprise,
         amount=amount,
         currency=loan.currency,
         ledger_account=accounts.loan_collection(session, ctx, loan.ref, loan.currency),
-        escrow=accounts.escrow_cash(session, ctx, bank, loan.currency),
-        bank_account=bank_account,
     )
 
 
