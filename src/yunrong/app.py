@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -32,7 +29,7 @@ from yunrong.kit.clock import Clock, SystemClock
 from yunrong.kit.errors import YunrongError
 from yunrong.matching.routes import router as matching_router
 from yunrong.messaging.routes import router as outbox_router
-from yunrong.observability import Metrics, request_id_var
+from yunrong.observability import Metrics, RequestContext
 from yunrong.parties.routes import router as parties_router
 from yunrong.parties.storage import LocalStorage
 from yunrong.servicing.default_routes import router as defaults_router
@@ -80,38 +77,7 @@ def create_app(
     app.state.metrics = metrics = Metrics()
     app.state.storage = LocalStorage(settings.upload_dir)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, template).observe(elapsed)
-        response.headers["X-Request-ID"] = rid
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        log.info(
-            "request",
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round(elapsed * 1000, 2),
-            },
-        )
-        return response
+    app.add_middleware(RequestContext, metrics=metrics)
 
     app.add_exception_handler(YunrongError, problems.on_yunrong_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
