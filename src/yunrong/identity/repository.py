@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -53,6 +54,23 @@ def session_by_digest(session: Session, digest: str) -> WebSession | None:
 
 def token_by_digest(session: Session, digest: str) -> AccessToken | None:
     return session.scalars(select(AccessToken).where(AccessToken.token_digest == digest)).one_or_none()
+
+
+def tokens_by_digest(session: Session, digests: set[str]) -> Sequence[AccessToken]:
+    if not digests:
+        return []
+    return session.scalars(select(AccessToken).where(AccessToken.token_digest.in_(sorted(digests)))).all()
+
+
+def prefetch_users_and_organisations(session: Session, user_ids: set[uuid.UUID]) -> list[object]:
+    """Load the users and their organisations into the session, so that ``session.get`` finds
+    them. The session's identity map holds objects weakly: keep the returned list while needed."""
+    if not user_ids:
+        return []
+    users = session.scalars(select(User).where(User.id.in_(sorted(user_ids)))).all()
+    org_ids = sorted({user.organisation_id for user in users})
+    orgs = session.scalars(select(Organisation).where(Organisation.id.in_(org_ids))).all()
+    return [*users, *orgs]
 
 
 def api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:

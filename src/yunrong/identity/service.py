@@ -422,11 +422,25 @@ def resolve_web_session(session: Session, *, ctx: Context, token: str) -> Actor 
 
 
 def resolve_access_token(session: Session, *, ctx: Context, token: str) -> Actor | None:
-    row = repo.token_by_digest(session, security.token_digest(token))
+    return resolve_access_tokens(session, ctx=ctx, tokens={token})[token]
+
+
+def resolve_access_tokens(session: Session, *, ctx: Context, tokens: set[str]) -> dict[str, Actor | None]:
+    """The actor of each bearer token (None: unknown, revoked, expired, or its user inactive), with
+    the tokens, users and organisations each read in one query."""
+    digests = {security.token_digest(token): token for token in tokens}
     now = ctx.now()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    return _actor_of(session, row.user_id, now, "token")
+    rows = [
+        row
+        for row in repo.tokens_by_digest(session, set(digests))
+        if row.revoked_at is None and row.expires_at > now
+    ]
+    loaded = repo.prefetch_users_and_organisations(session, {row.user_id for row in rows})
+    out: dict[str, Actor | None] = dict.fromkeys(tokens)
+    for row in rows:
+        out[digests[row.token_digest]] = _actor_of(session, row.user_id, now, "token")
+    del loaded
+    return out
 
 
 def resolve_api_key(session: Session, *, ctx: Context, key: str) -> Actor | None:

@@ -12,7 +12,7 @@ unless the enterprise accepted partial funding above its stated minimum.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,15 +32,15 @@ from yunrong.investing import model
 from yunrong.investing.model import CommitmentSource, CommitmentStatus, RoundStatus
 from yunrong.investing.tables import Commitment, FundingRound, KnowledgeTest, Loan, Note
 from yunrong.kit.clock import business_date
-from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
-from yunrong.kit.ids import human_ref
+from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied, YunrongError
+from yunrong.kit.ids import human_ref, uuid7
 from yunrong.kit.money import Money
 from yunrong.ledger import service as ledger
 from yunrong.matching import model as matching_model
 from yunrong.matching.service import investor_profile, listing_of
 from yunrong.messaging.service import Message, notify_organisation
 from yunrong.parties import service as parties
-from yunrong.parties.tables import Investor
+from yunrong.parties.tables import Investor, Qualification
 from yunrong.supervision import service as audit
 from yunrong.verification.listings import LISTED
 
@@ -159,11 +159,13 @@ class CommitRequest:
     risk_warning_accepted: bool = False
 
 
-def _investor_org(session: Session, ctx: Context) -> Organisation:
+def _investor_org(
+    session: Session, ctx: Context, qualifications: Mapping[uuid.UUID, Qualification | None] | None = None
+) -> Organisation:
     actor = ctx.actor
     if actor.org_type is not OrgType.INVESTOR or actor.organisation_id is None:
         raise PermissionDenied("only investors commit money to listings")
-    parties.require_admitted(session, ctx=ctx)
+    parties.require_admitted(session, ctx=ctx, qualifications=qualifications)
     org = session.get(Organisation, actor.organisation_id)
     assert org is not None
     return org
@@ -178,18 +180,16 @@ def warning_threshold(policy_floor: int | None, share: Decimal | None, net_worth
 
 def _suitability(
     session: Session,
-    ctx: Context,
     settings: Settings,
     investor: Organisation,
     demand: Demand,
     req: CommitRequest,
+    listing: matching_model.Listing | None,
 ) -> None:
     """Refuse what the investor's suitability and the policy profile do not allow."""
     policy = settings.policy
-    decision = current_decision(session, demand.id)
-    if decision is None:
+    if listing is None:
         raise model.refuse("no-decision", "this listing has no credit decision yet", "demand_id")
-    listing = listing_of(session, demand, decision, ctx)
     profile = investor_profile(session, investor.id)
     for reason in matching_model.suitable(profile, listing, _ticket_preferences(req.amount, demand), policy):
         if reason.code == "ticket-above-warning":
@@ -225,21 +225,82 @@ def _ticket_preferences(amount: int, demand: Demand) -> matching_model.Preferenc
     )
 
 
-def create_commitment(
+@dataclass
+class ListingFacts:
+    """What every commitment to one listing needs, read once however many arrive together."""
+
+    demand: Demand | None  # None: no such listing
+    funding: FundingRound | None = None
+    listing: matching_model.Listing | None = None  # None: no credit decision yet
+    payout_account_id: uuid.UUID | None = None
+    form_sha256: str | None = None
+
+
+def listing_facts(
+    session: Session, *, ctx: Context, settings: Settings, demand_id: uuid.UUID
+) -> ListingFacts:
+    demand = session.get(Demand, demand_id)
+    if demand is None:
+        return ListingFacts(None)
+    funding = round_of(session, demand.id)
+    if demand.status not in LISTED and funding is None:
+        return ListingFacts(None)
+    facts = ListingFacts(demand, funding)
+    if demand.product == Product.BANK_LOAN.value:
+        return facts
+    facts.funding = funding or open_round(session, ctx=ctx, demand=demand, settings=settings)
+    if facts.funding is None:
+        return facts
+    decision = current_decision(session, demand.id)
+    facts.listing = None if decision is None else listing_of(session, demand, decision, ctx)
+    enterprise = session.get(Organisation, demand.organisation_id)
+    assert enterprise is not None
+    facts.payout_account_id = accounts.enterprise_payout(session, ctx, enterprise, demand.currency).id
+    facts.form_sha256 = agreement_form_sha256(session, demand, facts.funding)
+    return facts
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A commitment that passed every check that needs no lock; the rest is decided under it."""
+
+    ctx: Context
+    req: CommitRequest
+    investor: Organisation
+    facts: ListingFacts
+    available_account_id: uuid.UUID
+    source: CommitmentSource = CommitmentSource.MANUAL
+    rule_id: uuid.UUID | None = None
+
+    @property
+    def demand(self) -> Demand:
+        assert self.facts.demand is not None
+        return self.facts.demand
+
+    @property
+    def funding(self) -> FundingRound:
+        assert self.facts.funding is not None
+        return self.facts.funding
+
+
+def prepare_commitment(
     session: Session,
     *,
     ctx: Context,
     req: CommitRequest,
-    settings: Settings | None = None,
+    settings: Settings,
     source: CommitmentSource = CommitmentSource.MANUAL,
     rule_id: uuid.UUID | None = None,
-) -> Commitment:
-    """Commit ``req.amount`` to a listing: checked, held in escrow, counted under the round's lock."""
-    settings = settings or get_settings()
+    facts: ListingFacts | None = None,
+    qualifications: Mapping[uuid.UUID, Qualification | None] | None = None,
+) -> Prepared:
+    """Every check that needs no lock, in the order a refusal is reported: the investor, the
+    listing, the request, the round's state and the investor's suitability."""
     require(ctx, Action.COMMIT_FUNDS)
-    investor = _investor_org(session, ctx)
-    demand = session.get(Demand, req.demand_id)
-    if demand is None or (demand.status not in LISTED and round_of(session, demand.id) is None):
+    investor = _investor_org(session, ctx, qualifications)
+    facts = facts or listing_facts(session, ctx=ctx, settings=settings, demand_id=req.demand_id)
+    demand = facts.demand
+    if demand is None:
         raise NotFound("no such listing")
     if demand.organisation_id == investor.id:
         raise model.refuse("own-listing", "you cannot invest in your own demand", "demand_id")
@@ -251,109 +312,180 @@ def create_commitment(
         )
     if demand.product == Product.BANK_LOAN.value:
         raise model.ListingClosed("a bank loan is funded by banks' offers, not by commitments")
-    funding = round_of(session, demand.id) or open_round(session, ctx=ctx, demand=demand, settings=settings)
-    if funding is None:
+    if facts.funding is None:
         raise model.ListingClosed("this listing is not taking commitments")
-    now = ctx.now()
-    # Everything that needs no lock first (suitability, balances, the ticket against what was left a
-    # moment ago), so that the round's row lock below is held as briefly as possible.
-    _refuse_if_closed(funding, now)
-    _suitability(session, ctx, settings, investor, demand, req)
-    available_account = accounts.investor_available(session, ctx, investor, demand.currency)
-    ticket = model.Ticket(
-        min_ticket=funding.min_ticket_minor,
-        max_ticket=funding.max_ticket_minor,
-        remaining=funding.target_minor - funding.committed_minor,
-        available=ledger.balance(session, available_account.id).available,
-    )
-    problem = model.ticket_problem(req.amount, ticket)
-    if problem is not None:
-        raise problem
-    enterprise = session.get(Organisation, demand.organisation_id)
-    assert enterprise is not None
-    payout = accounts.enterprise_payout(session, ctx, enterprise, demand.currency)
-    form_sha = agreement_form_sha256(session, demand, funding)
+    _refuse_if_closed(facts.funding, ctx.now())
+    _suitability(session, settings, investor, demand, req, facts.listing)
+    available = accounts.investor_available(session, ctx, investor, demand.currency)
+    return Prepared(ctx, req, investor, facts, available.id, source, rule_id)
 
-    # The round's row lock, always before any account lock (the closing of a round takes them in
-    # the same order, so the two never deadlock). Under it, check again against the locked row.
-    locked = _lock_round(session, demand.id)
-    assert locked is not None
-    funding = locked
-    _refuse_if_closed(funding, now)
+
+def create_commitment(
+    session: Session,
+    *,
+    ctx: Context,
+    req: CommitRequest,
+    settings: Settings | None = None,
+    source: CommitmentSource = CommitmentSource.MANUAL,
+    rule_id: uuid.UUID | None = None,
+) -> Commitment:
+    """Commit ``req.amount`` to a listing: checked, held in escrow, counted under the round's lock."""
+    settings = settings or get_settings()
+    prepared = prepare_commitment(
+        session, ctx=ctx, req=req, settings=settings, source=source, rule_id=rule_id
+    )
+    # The ticket against what was left a moment ago, before waiting for the round's lock.
+    funding = prepared.funding
     problem = model.ticket_problem(
         req.amount,
         model.Ticket(
             min_ticket=funding.min_ticket_minor,
             max_ticket=funding.max_ticket_minor,
             remaining=funding.target_minor - funding.committed_minor,
-            available=ticket.available,
+            available=ledger.balance(session, prepared.available_account_id).available,
         ),
     )
     if problem is not None:
         raise problem
-    hold = ledger.place_hold(  # locks the accounts and checks the balance again
-        session,
-        ctx=ctx,
-        debit_account_id=available_account.id,
-        credit_account_id=payout.id,
-        amount=req.amount,
-        currency=demand.currency,
-        description=f"commitment to {demand.ref}",
-    )
-    commitment = Commitment(
-        ref=human_ref("CMT", 10),
-        round_id=funding.id,
-        demand_id=demand.id,
-        investor_org_id=investor.id,
-        amount_minor=req.amount,
-        currency=demand.currency,
-        hold_id=hold.id,
-        status=CommitmentStatus.PENDING.value,
-        source=source.value,
-        rule_id=rule_id,
-        risk_warning_accepted=req.risk_warning_accepted,
-        agreement_sha256=form_sha,
-        revocable_until=model.reflection_ends(now, settings.policy.reflection_days),
-        created_by=ctx.actor.email,
-        created_at=now,
-    )
-    session.add(commitment)
-    funding.committed_minor += req.amount
-    funding.commitments += 1
-    session.flush()
-    # Read the demand again now that the round is locked: of many first commitments arriving
-    # together, only the first moves it to funding.
-    session.refresh(demand)
-    if demand.status == DemandStatus.LISTED.value:
-        from yunrong.demands.service import move
+    (outcome,) = commit_prepared(session, [prepared], settings=settings)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-        move(
-            session,
-            ctx=ctx,
-            demand=demand,
-            target=DemandStatus.FUNDING,
-            reason="the first commitment arrived",
-        )
-    audit.record(
+
+def commit_prepared(
+    session: Session, prepared: Sequence[Prepared], *, settings: Settings
+) -> list[Commitment | YunrongError]:
+    """Decide and write prepared commitments, in order, under their rounds' row locks: each is
+    checked against what is left of its round and of the investor's money after the ones before
+    it, then all accepted ones are held in escrow, counted and audited together. A refusal is
+    returned in its place, having written nothing."""
+    if not prepared:
+        return []
+    # The rounds' row locks (in demand order), always before any account lock: the closing of a
+    # round takes them in the same order, so the two never deadlock.
+    rounds: dict[uuid.UUID, FundingRound] = {}
+    for demand_id in sorted({p.demand.id for p in prepared}):
+        locked = _lock_round(session, demand_id)
+        assert locked is not None
+        rounds[demand_id] = locked
+    balances = ledger.locked_balances(
         session,
-        ctx=ctx,
-        action="funding.committed",
-        object_type="commitment",
-        object_id=commitment.id,
-        after={
-            "ref": commitment.ref,
-            "demand": demand.ref,
-            "amount_minor": req.amount,
-            "source": source.value,
-        },
+        {p.available_account_id for p in prepared}
+        | {p.facts.payout_account_id for p in prepared if p.facts.payout_account_id},
     )
-    if (
-        funding.committed_minor == funding.target_minor
-        and funding.commitments <= INLINE_CLOSE_LIMIT
-        and _reflection_over(session, funding, now)
-    ):
-        close_round(session, ctx=ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
-    return commitment
+    available = {account_id: b.available for account_id, b in balances.items()}
+    outcomes: list[Commitment | YunrongError] = []
+    accepted: list[tuple[Prepared, Commitment]] = []
+    for p in prepared:
+        funding = rounds[p.demand.id]
+        now = p.ctx.now()
+        try:
+            _refuse_if_closed(funding, now)
+            problem = model.ticket_problem(
+                p.req.amount,
+                model.Ticket(
+                    min_ticket=funding.min_ticket_minor,
+                    max_ticket=funding.max_ticket_minor,
+                    remaining=funding.target_minor - funding.committed_minor,
+                    available=available[p.available_account_id],
+                ),
+            )
+            if problem is not None:
+                raise problem
+        except YunrongError as refusal:
+            outcomes.append(refusal)
+            continue
+        available[p.available_account_id] -= p.req.amount
+        funding.committed_minor += p.req.amount
+        funding.commitments += 1
+        commitment = Commitment(
+            id=uuid7(),
+            ref=human_ref("CMT", 10),
+            round_id=funding.id,
+            demand_id=p.demand.id,
+            investor_org_id=p.investor.id,
+            amount_minor=p.req.amount,
+            currency=p.demand.currency,
+            status=CommitmentStatus.PENDING.value,
+            source=p.source.value,
+            rule_id=p.rule_id,
+            risk_warning_accepted=p.req.risk_warning_accepted,
+            agreement_sha256=p.facts.form_sha256,
+            revocable_until=model.reflection_ends(now, settings.policy.reflection_days),
+            created_by=p.ctx.actor.email,
+            created_at=now,
+        )
+        outcomes.append(commitment)
+        accepted.append((p, commitment))
+    if not accepted:
+        return outcomes
+    holds = ledger.place_holds(  # locks the accounts again (already ours) and checks the balances
+        session,
+        ctx=accepted[0][0].ctx,
+        requests=[
+            ledger.HoldRequest(
+                debit_account_id=p.available_account_id,
+                credit_account_id=_payout(p),
+                amount=p.req.amount,
+                currency=p.demand.currency,
+                description=f"commitment to {p.demand.ref}",
+            )
+            for p, _ in accepted
+        ],
+    )
+    for (_, commitment), hold in zip(accepted, holds, strict=True):
+        commitment.hold_id = hold.id
+    session.add_all([c for _, c in accepted])
+    session.flush()
+    # Read each demand again now that its round is locked: of many first commitments arriving
+    # together, only the first moves it to funding.
+    for demand_id in {p.demand.id for p, _ in accepted}:
+        first = next(p for p, _ in accepted if p.demand.id == demand_id)
+        session.refresh(first.demand)
+        if first.demand.status == DemandStatus.LISTED.value:
+            from yunrong.demands.service import move
+
+            move(
+                session,
+                ctx=first.ctx,
+                demand=first.demand,
+                target=DemandStatus.FUNDING,
+                reason="the first commitment arrived",
+            )
+    audit.record_many(
+        session,
+        [
+            audit.Entry(
+                p.ctx,
+                "funding.committed",
+                "commitment",
+                c.id,
+                after={
+                    "ref": c.ref,
+                    "demand": p.demand.ref,
+                    "amount_minor": c.amount_minor,
+                    "source": c.source,
+                },
+            )
+            for p, c in accepted
+        ],
+    )
+    for demand_id, funding in rounds.items():
+        last = next((p for p, _ in reversed(accepted) if p.demand.id == demand_id), None)
+        if (
+            last is not None
+            and funding.committed_minor == funding.target_minor
+            and funding.commitments <= INLINE_CLOSE_LIMIT
+            and _reflection_over(session, funding, last.ctx.now())
+        ):
+            close_round(session, ctx=last.ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
+    return outcomes
+
+
+def _payout(p: Prepared) -> uuid.UUID:
+    assert p.facts.payout_account_id is not None
+    return p.facts.payout_account_id
 
 
 #: A round that fills with at most this many commitments is closed by the commitment that fills it;

@@ -34,16 +34,8 @@ def scope_of(ctx: Context) -> str:
     return str(ctx.actor.organisation_id) if ctx.actor.organisation_id else f"system:{ctx.actor.email}"
 
 
-def run_once(
-    session: Session,
-    *,
-    ctx: Context,
-    key: str | None,
-    operation: str,
-    request: Any,
-    command: Callable[[], tuple[int, dict[str, Any]]],
-) -> tuple[int, dict[str, Any], bool]:
-    """Run ``command`` once per (scope, key). Returns (status, body, replayed)."""
+def check_key(key: str | None) -> str:
+    """The key, or a 400 naming the header."""
     if not key or not key.strip():
         raise InvalidInput(
             "money-moving requests need an Idempotency-Key header",
@@ -54,6 +46,20 @@ def run_once(
             "the idempotency key is too long or not printable",
             [FieldProblem(("header", "Idempotency-Key"), f"1 to {MAX_KEY_LENGTH} printable characters")],
         )
+    return key
+
+
+def run_once(
+    session: Session,
+    *,
+    ctx: Context,
+    key: str | None,
+    operation: str,
+    request: Any,
+    command: Callable[[], tuple[int, dict[str, Any]]],
+) -> tuple[int, dict[str, Any], bool]:
+    """Run ``command`` once per (scope, key). Returns (status, body, replayed)."""
+    key = check_key(key)
     scope = scope_of(ctx)
     digest = request_hash(operation, request)
     existing = _find(session, scope, key)
@@ -77,9 +83,8 @@ def run_once(
             if existing is None:  # pragma: no cover - the other request rolled back; let the client retry
                 raise IdempotencyConflict("a request with this key is still in progress; retry") from None
     if existing is not None:
-        if existing.request_hash != digest or existing.operation != operation:
-            raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
-        return existing.status_code, existing.response, True
+        status, body = replay(existing, operation, digest)
+        return status, body, True
     status, body = command()
     session.execute(
         update(IdempotencyKey)
@@ -95,3 +100,19 @@ def _find(session: Session, scope: str, key: str) -> IdempotencyKey | None:
         .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+def find_many(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyKey]:
+    """The stored keys among ``(scope, key)`` pairs, in one query."""
+    if not pairs:
+        return {}
+    keys = {key for _, key in pairs}
+    rows = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(sorted(keys)))).all()
+    return {(row.scope, row.key): row for row in rows if (row.scope, row.key) in pairs}
+
+
+def replay(row: IdempotencyKey, operation: str, digest: str) -> tuple[int, dict[str, Any]]:
+    """The stored result for a retried request, or a 409 if the key was used for another."""
+    if row.request_hash != digest or row.operation != operation:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+    return row.status_code, row.response

@@ -202,6 +202,12 @@ def _lock(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Loc
     return found
 
 
+def locked_balances(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, Balance]:
+    """Lock the accounts (in id order, as every money command does) and return their balances,
+    for a caller that decides many moves at once before making them."""
+    return {account_id: acc.balance() for account_id, acc in _lock(session, account_ids).items()}
+
+
 def _check_currency(locked: dict[uuid.UUID, _Locked], legs: Sequence[Leg]) -> None:
     problems = [
         FieldProblem(
@@ -366,6 +372,16 @@ def reverse(
 # --- holds ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HoldRequest:
+    debit_account_id: uuid.UUID
+    credit_account_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str
+    expires_at: datetime | None = None
+
+
 def place_hold(
     session: Session,
     *,
@@ -378,39 +394,61 @@ def place_hold(
     expires_at: datetime | None = None,
 ) -> Hold:
     """Reserve ``amount``: it stays on the debit account but is no longer available."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidAmount("a hold is a positive whole amount", [FieldProblem(("amount",), "must be > 0")])
-    if debit_account_id == credit_account_id:
-        raise InvalidAmount(
-            "a hold moves between two accounts", [FieldProblem(("credit_account_id",), "same")]
-        )
-    locked = _lock(session, {debit_account_id, credit_account_id})
+    request = HoldRequest(debit_account_id, credit_account_id, amount, currency, description, expires_at)
+    return place_holds(session, ctx=ctx, requests=[request])[0]
+
+
+def place_holds(session: Session, *, ctx: Context, requests: Sequence[HoldRequest]) -> list[Hold]:
+    """Place many holds at once, all or none: each account is locked once (in id order), the
+    balances are checked after all of them, and the accounts are updated in one statement."""
+    for r in requests:
+        if isinstance(r.amount, bool) or not isinstance(r.amount, int) or r.amount <= 0:
+            raise InvalidAmount(
+                "a hold is a positive whole amount", [FieldProblem(("amount",), "must be > 0")]
+            )
+        if r.debit_account_id == r.credit_account_id:
+            raise InvalidAmount(
+                "a hold moves between two accounts", [FieldProblem(("credit_account_id",), "same")]
+            )
+    if not requests:
+        return []
+    locked = _lock(session, {r.debit_account_id for r in requests} | {r.credit_account_id for r in requests})
     _check_currency(
         locked,
         [
-            Leg(debit_account_id, Side.DEBIT, amount, currency),
-            Leg(credit_account_id, Side.CREDIT, amount, currency),
+            leg
+            for r in requests
+            for leg in (
+                Leg(r.debit_account_id, Side.DEBIT, r.amount, r.currency),
+                Leg(r.credit_account_id, Side.CREDIT, r.amount, r.currency),
+            )
         ],
     )
-    locked[debit_account_id].dpend += amount
-    locked[credit_account_id].cpend += amount
+    for r in requests:
+        locked[r.debit_account_id].dpend += r.amount
+        locked[r.credit_account_id].cpend += r.amount
     _check_overdraft(locked)
     _apply_deltas(session, locked)
-    hold = Hold(
-        ref=human_ref("HLD", 10),
-        debit_account_id=debit_account_id,
-        credit_account_id=credit_account_id,
-        amount=amount,
-        currency=currency,
-        status=HoldStatus.PENDING.value,
-        posted_amount=0,
-        description=description[:500],
-        expires_at=expires_at,
-        created_at=ctx.now(),
-    )
-    session.add(hold)
+    now = ctx.now()
+    holds = [
+        Hold(
+            id=uuid7(),
+            ref=human_ref("HLD", 10),
+            debit_account_id=r.debit_account_id,
+            credit_account_id=r.credit_account_id,
+            amount=r.amount,
+            currency=r.currency,
+            status=HoldStatus.PENDING.value,
+            posted_amount=0,
+            description=r.description[:500],
+            expires_at=r.expires_at,
+            created_at=now,
+        )
+        for r in requests
+    ]
+    session.add_all(holds)
     session.flush()
-    return hold
+    return holds
 
 
 def _pending_hold(session: Session, hold_id: uuid.UUID) -> Hold:

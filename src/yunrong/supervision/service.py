@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from yunrong.db import is_postgres
 from yunrong.identity.model import Action, Context
 from yunrong.kit.errors import NotFound, PermissionDenied
+from yunrong.kit.ids import uuid7
 from yunrong.kit.pagination import Page, PageRequest
 from yunrong.supervision.model import (
     GENESIS_HASH,
@@ -29,6 +31,19 @@ from yunrong.supervision.tables import AuditChainHead, AuditRecord
 _HEAD_ID = 1
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append: who (the context), what and to which object."""
+
+    ctx: Context
+    action: str
+    object_type: str
+    object_id: uuid.UUID | str | None
+    before: Any = None
+    after: Any = None
+    detail: dict[str, Any] | None = None
+
+
 def record(
     session: Session,
     *,
@@ -42,44 +57,58 @@ def record(
 ) -> AuditRecord:
     """Append one record in the caller's transaction. The chain head row is locked, so appends
     from concurrent transactions take turns and the sequence has no gaps."""
+    return record_many(session, [Entry(ctx, action, object_type, object_id, before, after, detail)])[0]
+
+
+def record_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]:
+    """Append records in order, taking the chain head's lock once for all of them."""
+    if not entries:
+        return []
     head = _locked_head(session)
-    actor = ctx.actor
-    fields = AuditFields(
-        seq=head.last_seq + 1,
-        at=ctx.now(),
-        actor_user_id=str(actor.user_id) if actor.user_id else None,
-        actor_org_id=str(actor.organisation_id) if actor.organisation_id else None,
-        actor_label=actor.email,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id) if object_id is not None else None,
-        before_digest=digest(before),
-        after_digest=digest(after),
-        request_id=ctx.request_id,
-        detail=detail or {},
-    )
-    new_hash = chain_hash(head.last_hash, fields)
-    row = AuditRecord(
-        seq=fields.seq,
-        at=fields.at,
-        actor_user_id=fields.actor_user_id,
-        actor_org_id=fields.actor_org_id,
-        actor_label=fields.actor_label,
-        action=fields.action,
-        object_type=fields.object_type,
-        object_id=fields.object_id,
-        before_digest=fields.before_digest,
-        after_digest=fields.after_digest,
-        request_id=fields.request_id,
-        detail=fields.detail,
-        prev_hash=head.last_hash,
-        hash=new_hash,
-    )
-    session.add(row)
-    head.last_seq = fields.seq
-    head.last_hash = new_hash
+    rows: list[AuditRecord] = []
+    last_seq, last_hash = head.last_seq, head.last_hash
+    for entry in entries:
+        actor = entry.ctx.actor
+        fields = AuditFields(
+            seq=last_seq + 1,
+            at=entry.ctx.now(),
+            actor_user_id=str(actor.user_id) if actor.user_id else None,
+            actor_org_id=str(actor.organisation_id) if actor.organisation_id else None,
+            actor_label=actor.email,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=str(entry.object_id) if entry.object_id is not None else None,
+            before_digest=digest(entry.before),
+            after_digest=digest(entry.after),
+            request_id=entry.ctx.request_id,
+            detail=entry.detail or {},
+        )
+        new_hash = chain_hash(last_hash, fields)
+        rows.append(
+            AuditRecord(
+                id=uuid7(),
+                seq=fields.seq,
+                at=fields.at,
+                actor_user_id=fields.actor_user_id,
+                actor_org_id=fields.actor_org_id,
+                actor_label=fields.actor_label,
+                action=fields.action,
+                object_type=fields.object_type,
+                object_id=fields.object_id,
+                before_digest=fields.before_digest,
+                after_digest=fields.after_digest,
+                request_id=fields.request_id,
+                detail=fields.detail,
+                prev_hash=last_hash,
+                hash=new_hash,
+            )
+        )
+        last_seq, last_hash = fields.seq, new_hash
+    session.add_all(rows)
+    head.last_seq = last_seq
+    head.last_hash = last_hash
     session.flush()
-    return row
+    return rows
 
 
 def _locked_head(session: Session) -> AuditChainHead:
