@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from yunrong.config import Settings
 from yunrong.identity import service as identity
-from yunrong.identity.model import Actor, Context
+from yunrong.identity.model import Actor, Context, Credential
 from yunrong.kit.errors import NotAuthenticated
 from yunrong.observability import request_id_var
 
@@ -56,18 +56,33 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+def credential_of(request: Request) -> Credential | None:
+    """What the caller presents: an API key (X-API-Key, or Bearer yrk_…) or an OAuth2 bearer token."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return Credential("api_key", api_key)
+    bearer = _bearer(request)
+    if bearer:
+        return Credential("api_key" if bearer.startswith("yrk_") else "token", bearer)
+    return None
+
+
+async def api_credential(request: Request) -> Credential:
+    """For an endpoint that resolves the caller itself (with others', in one query): a credential
+    must be presented (401 before anything else); whether it is valid is decided by the endpoint."""
+    credential = credential_of(request)
+    if credential is None:
+        raise NotAuthenticated("a valid bearer token or API key is required")
+    return credential
+
+
 def api_context(request: Request, session: DB) -> Context:
     """The actor of an API call: an OAuth2 bearer token, or an API key (Bearer or X-API-Key)."""
     base = anonymous_context(request)
-    credential = _bearer(request)
-    api_key = request.headers.get("x-api-key")
-    actor: Actor | None = None
-    if api_key:
-        actor = identity.resolve_api_key(session, ctx=base, key=api_key)
-    elif credential and credential.startswith("yrk_"):
-        actor = identity.resolve_api_key(session, ctx=base, key=credential)
-    elif credential:
-        actor = identity.resolve_access_token(session, ctx=base, token=credential)
+    credential = credential_of(request)
+    actor = None
+    if credential is not None:
+        actor = identity.resolve_credentials(session, ctx=base, credentials={credential})[credential]
     if actor is None:
         raise NotAuthenticated("a valid bearer token or API key is required")
     request.state.actor = actor
@@ -85,3 +100,4 @@ def page_actor(request: Request, session: Session) -> Actor | None:
 
 
 ApiCtx = Annotated[Context, Depends(api_context)]
+ApiCredential = Annotated[Credential, Depends(api_credential)]

@@ -9,8 +9,10 @@ deposit, the risk reserve. Only the platform's fee income is the platform's own 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yunrong.identity.model import Context
@@ -67,6 +69,10 @@ PURPOSE_LABELS: dict[Purpose, tuple[str, str]] = {
 }
 
 
+def _code(purpose: Purpose, currency: str, key: str) -> str:
+    return f"{purpose.value}:{currency}:{key}"
+
+
 def _account(
     session: Session,
     ctx: Context,
@@ -82,7 +88,7 @@ def _account(
     return ledger.get_or_open_account(
         session,
         ctx=ctx,
-        code=f"{purpose.value}:{currency}:{key}",
+        code=_code(purpose, currency, key),
         name=name,
         type=PURPOSE_TYPES[purpose],
         currency=currency,
@@ -109,6 +115,22 @@ def investor_available(
         f"{investor.name}: available",
         investor.id,
     )
+
+
+def investor_available_ids(
+    session: Session, ctx: Context, investors: Sequence[Organisation], currency: str
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each investor's available-money account in ``currency`` (opened if missing), found in one
+    query for many investors."""
+    codes = {_code(Purpose.INVESTOR_AVAILABLE, currency, org.ref): org for org in investors}
+    found = {
+        codes[row.code].id: row.id
+        for row in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(sorted(codes))))
+    }
+    for org in investors:
+        if org.id not in found:
+            found[org.id] = investor_available(session, ctx, org, currency).id
+    return found
 
 
 def investor_held(session: Session, ctx: Context, investor: Organisation, currency: str) -> LedgerAccount:

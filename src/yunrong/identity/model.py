@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from yunrong.kit.clock import Clock
 
@@ -304,6 +305,14 @@ def password_problems(password: str, email: str) -> list[str]:
     if email and (email.lower() in password.lower() or (len(local) >= 3 and local in password.lower())):
         problems.append("must not contain the e-mail address")
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What an API caller presents: an OAuth2 bearer token, or an API key."""
+
+    kind: Literal["token", "api_key"]
+    value: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,25 +52,19 @@ def session_by_digest(session: Session, digest: str) -> WebSession | None:
     return session.scalars(select(WebSession).where(WebSession.token_digest == digest)).one_or_none()
 
 
-def token_by_digest(session: Session, digest: str) -> AccessToken | None:
-    return session.scalars(select(AccessToken).where(AccessToken.token_digest == digest)).one_or_none()
-
-
-def tokens_by_digest(session: Session, digests: set[str]) -> Sequence[AccessToken]:
+def tokens_with_users(
+    session: Session, digests: set[str]
+) -> Sequence[tuple[AccessToken, User, Organisation]]:
+    """Each bearer token with its user and organisation, in one query (and one for the roles)."""
     if not digests:
         return []
-    return session.scalars(select(AccessToken).where(AccessToken.token_digest.in_(sorted(digests)))).all()
-
-
-def prefetch_users_and_organisations(session: Session, user_ids: set[uuid.UUID]) -> list[object]:
-    """Load the users and their organisations into the session, so that ``session.get`` finds
-    them. The session's identity map holds objects weakly: keep the returned list while needed."""
-    if not user_ids:
-        return []
-    users = session.scalars(select(User).where(User.id.in_(sorted(user_ids)))).all()
-    org_ids = sorted({user.organisation_id for user in users})
-    orgs = session.scalars(select(Organisation).where(Organisation.id.in_(org_ids))).all()
-    return [*users, *orgs]
+    query = (
+        select(AccessToken, User, Organisation)
+        .join(User, User.id == AccessToken.user_id)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(AccessToken.token_digest.in_(sorted(digests)))
+    )
+    return [(token, user, org) for token, user, org in session.execute(query)]
 
 
 def api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:

@@ -15,6 +15,7 @@ from yunrong.identity.model import (
     Action,
     Actor,
     Context,
+    Credential,
     InvestorKind,
     OrgType,
     Role,
@@ -427,20 +428,26 @@ def resolve_access_token(session: Session, *, ctx: Context, token: str) -> Actor
 
 def resolve_access_tokens(session: Session, *, ctx: Context, tokens: set[str]) -> dict[str, Actor | None]:
     """The actor of each bearer token (None: unknown, revoked, expired, or its user inactive), with
-    the tokens, users and organisations each read in one query."""
+    the tokens, their users and organisations read in one query."""
     digests = {security.token_digest(token): token for token in tokens}
     now = ctx.now()
-    rows = [
-        row
-        for row in repo.tokens_by_digest(session, set(digests))
-        if row.revoked_at is None and row.expires_at > now
-    ]
-    loaded = repo.prefetch_users_and_organisations(session, {row.user_id for row in rows})
     out: dict[str, Actor | None] = dict.fromkeys(tokens)
-    for row in rows:
-        out[digests[row.token_digest]] = _actor_of(session, row.user_id, now, "token")
-    del loaded
+    for row, user, org in repo.tokens_with_users(session, set(digests)):
+        if row.revoked_at is None and row.expires_at > now and _live(user, now) is not None:
+            out[digests[row.token_digest]] = actor_for(user, org, "token")
     return out
+
+
+def resolve_credentials(
+    session: Session, *, ctx: Context, credentials: set[Credential]
+) -> dict[Credential, Actor | None]:
+    """The actor behind each credential (None: not a valid one). Bearer tokens are read together."""
+    tokens = {c.value for c in credentials if c.kind == "token"}
+    by_token = resolve_access_tokens(session, ctx=ctx, tokens=tokens)
+    return {
+        c: by_token[c.value] if c.kind == "token" else resolve_api_key(session, ctx=ctx, key=c.value)
+        for c in credentials
+    }
 
 
 def resolve_api_key(session: Session, *, ctx: Context, key: str) -> Actor | None:

@@ -7,17 +7,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from yunrong.deps import DB, ApiCtx, SettingsDep
-from yunrong.investing import autoinvest, knowledge, loans
+from yunrong.deps import DB, ApiCredential, ApiCtx, SettingsDep
+from yunrong.investing import autoinvest, batch, knowledge, loans
 from yunrong.investing import service as investing
 from yunrong.investing.tables import Commitment, FundingRound, Loan
 from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound
 from yunrong.kit.money import Money, MoneyError
-from yunrong.ledger import idempotency
+from yunrong.observability import request_id_var
 
 router = APIRouter(prefix="/api/v1", tags=["investing"])
 
@@ -68,7 +68,7 @@ class CommitmentOut(BaseModel):
     resolution: str | None
 
 
-def commitment_out(row: Commitment) -> CommitmentOut:
+def commitment_out(row: Commitment | investing.CommitmentRecord) -> CommitmentOut:
     return CommitmentOut(
         id=row.id,
         ref=row.ref,
@@ -146,43 +146,47 @@ class PartialIn(BaseModel):
 
 
 @router.post("/commitments", operation_id="create_commitment", response_model=CommitmentOut, status_code=201)
-def create_commitment(
-    session: DB,
-    ctx: ApiCtx,
-    settings: SettingsDep,
+async def create_commitment(
+    request: Request,
+    credential: ApiCredential,
     body: CommitmentIn,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Commit money to a listing: checked against the tickets, what is left, your balance and your
-    suitability, then held in escrow until the round funds (posted) or fails (released)."""
-    amount = body.minor()
-
-    def run() -> tuple[int, dict[str, Any]]:
-        row = investing.create_commitment(
-            session,
-            ctx=ctx,
-            settings=settings,
-            req=investing.CommitRequest(
-                demand_id=body.demand_id,
-                amount=amount,
-                currency=body.currency,
-                accept_agreement=body.accept_agreement,
-                risk_warning_accepted=body.risk_warning_accepted,
-            ),
-        )
-        return 201, commitment_out(row).model_dump(mode="json")
-
-    status, payload, replayed = idempotency.run_once(
-        session,
-        ctx=ctx,
+    suitability, then held in escrow until the round funds (posted) or fails (released). Requests
+    arriving together are decided together, in arrival order, in one transaction (each still gets
+    its own answer); see ``yunrong.investing.batch``."""
+    call = batch.CommitCall(
+        credential=credential,
+        request_id=request_id_var.get(),
         key=idempotency_key,
-        operation="create_commitment",
-        request=body.model_dump(mode="json"),
-        command=run,
+        body=body.model_dump(mode="json"),
+        req=investing.CommitRequest(
+            demand_id=body.demand_id,
+            amount=body.minor(),
+            currency=body.currency,
+            accept_agreement=body.accept_agreement,
+            risk_warning_accepted=body.risk_warning_accepted,
+        ),
     )
+    status, payload, replayed = await _commit_queue(request.app).submit(call)
     return JSONResponse(
         payload, status_code=status, headers={"Idempotent-Replayed": "true" if replayed else "false"}
     )
+
+
+def _commit_queue(app: Any) -> batch.CommitQueue:
+    """The app's commitment queue, made on first use (on the event loop, so made once)."""
+    found: batch.CommitQueue | None = getattr(app.state, "commit_queue", None)
+    if found is None:
+        found = batch.CommitQueue(
+            app.state.sessionmaker,
+            settings=app.state.settings,
+            clock=app.state.clock,
+            render=lambda row: commitment_out(row).model_dump(mode="json"),
+        )
+        app.state.commit_queue = found
+    return found
 
 
 @router.get("/commitments", operation_id="list_commitments", response_model=list[CommitmentOut])

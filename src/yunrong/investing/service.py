@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings, get_settings
@@ -260,6 +261,15 @@ def listing_facts(
     return facts
 
 
+@dataclass
+class Lookups:
+    """What a batch of commitments reads once for all (one commitment reads each as it goes)."""
+
+    qualifications: Mapping[uuid.UUID, Qualification | None] | None = None
+    listings: dict[uuid.UUID, ListingFacts] = field(default_factory=dict)
+    available_accounts: dict[tuple[uuid.UUID, str], uuid.UUID] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A commitment that passed every check that needs no lock; the rest is decided under it."""
@@ -291,14 +301,17 @@ def prepare_commitment(
     settings: Settings,
     source: CommitmentSource = CommitmentSource.MANUAL,
     rule_id: uuid.UUID | None = None,
-    facts: ListingFacts | None = None,
-    qualifications: Mapping[uuid.UUID, Qualification | None] | None = None,
+    lookups: Lookups | None = None,
 ) -> Prepared:
     """Every check that needs no lock, in the order a refusal is reported: the investor, the
     listing, the request, the round's state and the investor's suitability."""
     require(ctx, Action.COMMIT_FUNDS)
-    investor = _investor_org(session, ctx, qualifications)
-    facts = facts or listing_facts(session, ctx=ctx, settings=settings, demand_id=req.demand_id)
+    lookups = lookups or Lookups()
+    investor = _investor_org(session, ctx, lookups.qualifications)
+    facts = lookups.listings.get(req.demand_id)
+    if facts is None:
+        facts = listing_facts(session, ctx=ctx, settings=settings, demand_id=req.demand_id)
+        lookups.listings[req.demand_id] = facts
     demand = facts.demand
     if demand is None:
         raise NotFound("no such listing")
@@ -315,9 +328,26 @@ def prepare_commitment(
     if facts.funding is None:
         raise model.ListingClosed("this listing is not taking commitments")
     _refuse_if_closed(facts.funding, ctx.now())
+    # The ticket against what was left when the listing was read (the balance is checked under
+    # the lock): a full round refuses at once instead of queueing for its lock.
+    funding = facts.funding
+    problem = model.ticket_problem(
+        req.amount,
+        model.Ticket(
+            min_ticket=funding.min_ticket_minor,
+            max_ticket=funding.max_ticket_minor,
+            remaining=funding.target_minor - funding.committed_minor,
+            available=req.amount,
+        ),
+    )
+    if problem is not None:
+        raise problem
     _suitability(session, settings, investor, demand, req, facts.listing)
-    available = accounts.investor_available(session, ctx, investor, demand.currency)
-    return Prepared(ctx, req, investor, facts, available.id, source, rule_id)
+    available_id = lookups.available_accounts.get((investor.id, demand.currency))
+    if available_id is None:
+        available_id = accounts.investor_available(session, ctx, investor, demand.currency).id
+        lookups.available_accounts[(investor.id, demand.currency)] = available_id
+    return Prepared(ctx, req, investor, facts, available_id, source, rule_id)
 
 
 def create_commitment(
@@ -348,38 +378,62 @@ def create_commitment(
     if problem is not None:
         raise problem
     (outcome,) = commit_prepared(session, [prepared], settings=settings)
-    if isinstance(outcome, Exception):
+    if isinstance(outcome, YunrongError):
         raise outcome
-    return outcome
+    row = session.get(Commitment, outcome.id)
+    assert row is not None
+    return row
+
+
+@dataclass(frozen=True)
+class CommitmentRecord:
+    """A commitment as written (what the API answers with), without loading it back."""
+
+    id: uuid.UUID
+    ref: str
+    demand_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    status: str
+    source: str
+    revocable_until: datetime | None
+    agreement_sha256: str | None
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+
+COMMITMENTS = cast(Table, Commitment.__table__)
 
 
 def commit_prepared(
     session: Session, prepared: Sequence[Prepared], *, settings: Settings
-) -> list[Commitment | YunrongError]:
+) -> list[CommitmentRecord | Commitment | YunrongError]:
     """Decide and write prepared commitments, in order, under their rounds' row locks: each is
     checked against what is left of its round and of the investor's money after the ones before
-    it, then all accepted ones are held in escrow, counted and audited together. A refusal is
-    returned in its place, having written nothing."""
+    it, then all accepted ones are held in escrow, counted and audited together (a few statements
+    for the lot, so the locks are held briefly). A refusal is returned in its place, having
+    written nothing. A round that fills and closes here answers with its commitments as closed."""
     if not prepared:
         return []
     # The rounds' row locks (in demand order), always before any account lock: the closing of a
     # round takes them in the same order, so the two never deadlock.
     rounds: dict[uuid.UUID, FundingRound] = {}
     for demand_id in sorted({p.demand.id for p in prepared}):
-        locked = _lock_round(session, demand_id)
-        assert locked is not None
-        rounds[demand_id] = locked
-    balances = ledger.locked_balances(
-        session,
-        {p.available_account_id for p in prepared}
-        | {p.facts.payout_account_id for p in prepared if p.facts.payout_account_id},
+        locked_round = _lock_round(session, demand_id)
+        assert locked_round is not None
+        rounds[demand_id] = locked_round
+    locked = ledger.lock_accounts(
+        session, {p.available_account_id for p in prepared} | {_payout(p) for p in prepared}
     )
-    available = {account_id: b.available for account_id, b in balances.items()}
-    outcomes: list[Commitment | YunrongError] = []
-    accepted: list[tuple[Prepared, Commitment]] = []
+    available: dict[uuid.UUID, int] = {}
+    outcomes: list[CommitmentRecord | Commitment | YunrongError] = []
+    accepted: list[tuple[Prepared, dict[str, Any]]] = []
     for p in prepared:
         funding = rounds[p.demand.id]
         now = p.ctx.now()
+        if p.available_account_id not in available:
+            available[p.available_account_id] = locked.balance(p.available_account_id).available
         try:
             _refuse_if_closed(funding, now)
             problem = model.ticket_problem(
@@ -399,30 +453,34 @@ def commit_prepared(
         available[p.available_account_id] -= p.req.amount
         funding.committed_minor += p.req.amount
         funding.commitments += 1
-        commitment = Commitment(
-            id=uuid7(),
-            ref=human_ref("CMT", 10),
-            round_id=funding.id,
-            demand_id=p.demand.id,
-            investor_org_id=p.investor.id,
-            amount_minor=p.req.amount,
-            currency=p.demand.currency,
-            status=CommitmentStatus.PENDING.value,
-            source=p.source.value,
-            rule_id=p.rule_id,
-            risk_warning_accepted=p.req.risk_warning_accepted,
-            agreement_sha256=p.facts.form_sha256,
-            revocable_until=model.reflection_ends(now, settings.policy.reflection_days),
-            created_by=p.ctx.actor.email,
-            created_at=now,
-        )
-        outcomes.append(commitment)
-        accepted.append((p, commitment))
+        row: dict[str, Any] = {
+            "id": uuid7(),
+            "ref": human_ref("CMT", 10),
+            "round_id": funding.id,
+            "demand_id": p.demand.id,
+            "investor_org_id": p.investor.id,
+            "amount_minor": p.req.amount,
+            "currency": p.demand.currency,
+            "hold_id": None,
+            "status": CommitmentStatus.PENDING.value,
+            "source": p.source.value,
+            "rule_id": p.rule_id,
+            "risk_warning_accepted": p.req.risk_warning_accepted,
+            "agreement_sha256": p.facts.form_sha256,
+            "revocable_until": model.reflection_ends(now, settings.policy.reflection_days),
+            "created_by": p.ctx.actor.email,
+            "created_at": now,
+            "resolved_at": None,
+            "resolution": None,
+        }
+        outcomes.append(CommitmentRecord(**{f: row[f] for f in _RECORD_FIELDS}))
+        accepted.append((p, row))
     if not accepted:
         return outcomes
-    holds = ledger.place_holds(  # locks the accounts again (already ours) and checks the balances
+    hold_ids = ledger.place_holds(  # checks the balances again on the locked accounts
         session,
         ctx=accepted[0][0].ctx,
+        locked=locked,
         requests=[
             ledger.HoldRequest(
                 debit_account_id=p.available_account_id,
@@ -434,15 +492,15 @@ def commit_prepared(
             for p, _ in accepted
         ],
     )
-    for (_, commitment), hold in zip(accepted, holds, strict=True):
-        commitment.hold_id = hold.id
-    session.add_all([c for _, c in accepted])
-    session.flush()
-    # Read each demand again now that its round is locked: of many first commitments arriving
-    # together, only the first moves it to funding.
+    for (_, row), hold_id in zip(accepted, hold_ids, strict=True):
+        row["hold_id"] = hold_id
+    session.execute(insert(COMMITMENTS), [row for _, row in accepted])
+    # Of many first commitments arriving together, only the first moves the demand to funding:
+    # read it again now that its round is locked (unless it had already moved on).
     for demand_id in {p.demand.id for p, _ in accepted}:
         first = next(p for p, _ in accepted if p.demand.id == demand_id)
-        session.refresh(first.demand)
+        if first.demand.status == DemandStatus.LISTED.value:
+            session.refresh(first.demand)
         if first.demand.status == DemandStatus.LISTED.value:
             from yunrong.demands.service import move
 
@@ -460,15 +518,15 @@ def commit_prepared(
                 p.ctx,
                 "funding.committed",
                 "commitment",
-                c.id,
+                row["id"],
                 after={
-                    "ref": c.ref,
+                    "ref": row["ref"],
                     "demand": p.demand.ref,
-                    "amount_minor": c.amount_minor,
-                    "source": c.source,
+                    "amount_minor": row["amount_minor"],
+                    "source": row["source"],
                 },
             )
-            for p, c in accepted
+            for p, row in accepted
         ],
     )
     for demand_id, funding in rounds.items():
@@ -480,7 +538,20 @@ def commit_prepared(
             and _reflection_over(session, funding, last.ctx.now())
         ):
             close_round(session, ctx=last.ctx, funding=funding, outcome=RoundStatus.FUNDED, settings=settings)
+            outcomes = [
+                _reloaded(session, o) if isinstance(o, CommitmentRecord) and o.demand_id == demand_id else o
+                for o in outcomes
+            ]
     return outcomes
+
+
+_RECORD_FIELDS = list(CommitmentRecord.__dataclass_fields__)
+
+
+def _reloaded(session: Session, record: CommitmentRecord) -> Commitment:
+    row = session.get(Commitment, record.id)
+    assert row is not None
+    return row
 
 
 def _payout(p: Prepared) -> uuid.UUID:
@@ -652,10 +723,14 @@ def close_round(
     loan: Loan | None = None
     if outcome is RoundStatus.FUNDED:
         shares: dict[uuid.UUID, int] = {}
+        ledger.post_holds(
+            session,
+            ctx=ctx,
+            hold_ids=[c.hold_id for c in pending],
+            kind="funding",
+            description=f"funding {demand.ref}",
+        )
         for c in pending:
-            ledger.post_hold(
-                session, ctx=ctx, hold_id=c.hold_id, kind="funding", description=f"funding {demand.ref}"
-            )
             c.status = CommitmentStatus.POSTED.value
             c.resolved_at = now
             c.resolution = "the round funded"

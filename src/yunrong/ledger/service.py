@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -202,10 +202,27 @@ def _lock(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Loc
     return found
 
 
-def locked_balances(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, Balance]:
-    """Lock the accounts (in id order, as every money command does) and return their balances,
-    for a caller that decides many moves at once before making them."""
-    return {account_id: acc.balance() for account_id, acc in _lock(session, account_ids).items()}
+class LockedAccounts:
+    """Accounts this transaction has locked (:func:`lock_accounts`), with their balances as locked,
+    for a caller that decides many moves at once and then makes them with one :func:`place_holds`."""
+
+    def __init__(self, rows: dict[uuid.UUID, _Locked]) -> None:
+        self._rows = rows
+        self._used = False
+
+    def balance(self, account_id: uuid.UUID) -> Balance:
+        return self._rows[account_id].balance()
+
+    def take(self, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Locked]:
+        if self._used or not account_ids <= set(self._rows):
+            raise RuntimeError("locked accounts are used once, for accounts that were locked")
+        self._used = True
+        return self._rows
+
+
+def lock_accounts(session: Session, account_ids: set[uuid.UUID]) -> LockedAccounts:
+    """Lock the accounts in id order, as every money command does."""
+    return LockedAccounts(_lock(session, account_ids))
 
 
 def _check_currency(locked: dict[uuid.UUID, _Locked], legs: Sequence[Leg]) -> None:
@@ -395,12 +412,22 @@ def place_hold(
 ) -> Hold:
     """Reserve ``amount``: it stays on the debit account but is no longer available."""
     request = HoldRequest(debit_account_id, credit_account_id, amount, currency, description, expires_at)
-    return place_holds(session, ctx=ctx, requests=[request])[0]
+    (hold_id,) = place_holds(session, ctx=ctx, requests=[request])
+    hold = session.get(Hold, hold_id)
+    assert hold is not None
+    return hold
 
 
-def place_holds(session: Session, *, ctx: Context, requests: Sequence[HoldRequest]) -> list[Hold]:
-    """Place many holds at once, all or none: each account is locked once (in id order), the
-    balances are checked after all of them, and the accounts are updated in one statement."""
+def place_holds(
+    session: Session,
+    *,
+    ctx: Context,
+    requests: Sequence[HoldRequest],
+    locked: LockedAccounts | None = None,
+) -> list[uuid.UUID]:
+    """Place many holds at once, all or none: each account is locked once (in id order; or by the
+    caller, ``locked``), the balances are checked after all of them, the accounts are updated in
+    one statement and the holds inserted in another. Returns the holds' ids, in order."""
     for r in requests:
         if isinstance(r.amount, bool) or not isinstance(r.amount, int) or r.amount <= 0:
             raise InvalidAmount(
@@ -412,9 +439,10 @@ def place_holds(session: Session, *, ctx: Context, requests: Sequence[HoldReques
             )
     if not requests:
         return []
-    locked = _lock(session, {r.debit_account_id for r in requests} | {r.credit_account_id for r in requests})
+    ids = {r.debit_account_id for r in requests} | {r.credit_account_id for r in requests}
+    rows = locked.take(ids) if locked is not None else _lock(session, ids)
     _check_currency(
-        locked,
+        rows,
         [
             leg
             for r in requests
@@ -425,30 +453,31 @@ def place_holds(session: Session, *, ctx: Context, requests: Sequence[HoldReques
         ],
     )
     for r in requests:
-        locked[r.debit_account_id].dpend += r.amount
-        locked[r.credit_account_id].cpend += r.amount
-    _check_overdraft(locked)
-    _apply_deltas(session, locked)
+        rows[r.debit_account_id].dpend += r.amount
+        rows[r.credit_account_id].cpend += r.amount
+    _check_overdraft(rows)
+    _apply_deltas(session, rows)
     now = ctx.now()
     holds = [
-        Hold(
-            id=uuid7(),
-            ref=human_ref("HLD", 10),
-            debit_account_id=r.debit_account_id,
-            credit_account_id=r.credit_account_id,
-            amount=r.amount,
-            currency=r.currency,
-            status=HoldStatus.PENDING.value,
-            posted_amount=0,
-            description=r.description[:500],
-            expires_at=r.expires_at,
-            created_at=now,
-        )
+        {
+            "id": uuid7(),
+            "ref": human_ref("HLD", 10),
+            "debit_account_id": r.debit_account_id,
+            "credit_account_id": r.credit_account_id,
+            "amount": r.amount,
+            "currency": r.currency,
+            "status": HoldStatus.PENDING.value,
+            "posted_amount": 0,
+            "description": r.description[:500],
+            "expires_at": r.expires_at,
+            "created_at": now,
+            "resolved_at": None,
+            "entry_id": None,
+        }
         for r in requests
     ]
-    session.add_all(holds)
-    session.flush()
-    return holds
+    session.execute(insert(HOLDS), holds)
+    return [cast(uuid.UUID, h["id"]) for h in holds]
 
 
 def _pending_hold(session: Session, hold_id: uuid.UUID) -> Hold:
@@ -509,6 +538,60 @@ def post_hold(
     hold.resolved_at = ctx.now()
     session.flush()
     return entry_id
+
+
+def post_holds(
+    session: Session,
+    *,
+    ctx: Context,
+    hold_ids: Sequence[uuid.UUID],
+    kind: str = "hold_post",
+    description: str | None = None,
+) -> list[uuid.UUID]:
+    """Post many pending holds in full, exactly once each, all or none: the holds and their
+    accounts are each locked once and one independent journal entry is posted per hold.
+    Returns the entry ids in the holds' order."""
+    if not hold_ids:
+        return []
+    query = select(Hold).where(Hold.id.in_(sorted(set(hold_ids)))).order_by(Hold.id).with_for_update()
+    found = {h.id: h for h in session.execute(query.execution_options(populate_existing=True)).scalars()}
+    now = ctx.now()
+    holds = []
+    for hold_id in hold_ids:
+        hold = found.get(hold_id)
+        if hold is None:
+            raise UnknownAccount("no such hold")
+        if hold.status != HoldStatus.PENDING.value:
+            raise HoldNotPending(f"hold {hold.ref} is already {hold.status}")
+        if hold.expires_at is not None and hold.expires_at <= now:
+            raise HoldNotPending(f"hold {hold.ref} expired at {hold.expires_at.isoformat()}")
+        holds.append(hold)
+    if len(holds) != len(found):
+        raise HoldNotPending("a hold was named twice")
+    locked = _lock(session, {h.debit_account_id for h in holds} | {h.credit_account_id for h in holds})
+    for hold in holds:
+        locked[hold.debit_account_id].dpend -= hold.amount
+        locked[hold.credit_account_id].cpend -= hold.amount
+    drafts = [
+        EntryDraft(
+            legs=(
+                Leg(hold.debit_account_id, Side.DEBIT, hold.amount, hold.currency),
+                Leg(hold.credit_account_id, Side.CREDIT, hold.amount, hold.currency),
+            ),
+            kind=kind,
+            description=description or hold.description,
+            hold_id=hold.id,
+        )
+        for hold in holds
+    ]
+    entry_ids = post(session, ctx=ctx, drafts=drafts, linked=False, _locked=locked)
+    for hold, entry_id in zip(holds, entry_ids, strict=True):
+        hold.status = HoldStatus.POSTED.value
+        hold.posted_amount = hold.amount
+        hold.entry_id = entry_id
+        hold.resolved_at = now
+    session.flush()
+    return entry_ids
 
 
 def void_hold(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from yunrong.supervision.model import (
 from yunrong.supervision.tables import AuditChainHead, AuditRecord
 
 _HEAD_ID = 1
+AUDIT_RECORDS = cast(Table, AuditRecord.__table__)
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,18 @@ def record(
     before: Any = None,
     after: Any = None,
     detail: dict[str, Any] | None = None,
-) -> AuditRecord:
+) -> None:
     """Append one record in the caller's transaction. The chain head row is locked, so appends
     from concurrent transactions take turns and the sequence has no gaps."""
-    return record_many(session, [Entry(ctx, action, object_type, object_id, before, after, detail)])[0]
+    record_many(session, [Entry(ctx, action, object_type, object_id, before, after, detail)])
 
 
-def record_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]:
-    """Append records in order, taking the chain head's lock once for all of them."""
+def record_many(session: Session, entries: Sequence[Entry]) -> None:
+    """Append records in order, taking the chain head's lock once for all of them (one insert)."""
     if not entries:
-        return []
+        return
     head = _locked_head(session)
-    rows: list[AuditRecord] = []
+    rows: list[dict[str, Any]] = []
     last_seq, last_hash = head.last_seq, head.last_hash
     for entry in entries:
         actor = entry.ctx.actor
@@ -85,30 +86,29 @@ def record_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]
         )
         new_hash = chain_hash(last_hash, fields)
         rows.append(
-            AuditRecord(
-                id=uuid7(),
-                seq=fields.seq,
-                at=fields.at,
-                actor_user_id=fields.actor_user_id,
-                actor_org_id=fields.actor_org_id,
-                actor_label=fields.actor_label,
-                action=fields.action,
-                object_type=fields.object_type,
-                object_id=fields.object_id,
-                before_digest=fields.before_digest,
-                after_digest=fields.after_digest,
-                request_id=fields.request_id,
-                detail=fields.detail,
-                prev_hash=last_hash,
-                hash=new_hash,
-            )
+            {
+                "id": uuid7(),
+                "seq": fields.seq,
+                "at": fields.at,
+                "actor_user_id": fields.actor_user_id,
+                "actor_org_id": fields.actor_org_id,
+                "actor_label": fields.actor_label,
+                "action": fields.action,
+                "object_type": fields.object_type,
+                "object_id": fields.object_id,
+                "before_digest": fields.before_digest,
+                "after_digest": fields.after_digest,
+                "request_id": fields.request_id,
+                "detail": fields.detail,
+                "prev_hash": last_hash,
+                "hash": new_hash,
+            }
         )
         last_seq, last_hash = fields.seq, new_hash
-    session.add_all(rows)
+    session.execute(insert(AUDIT_RECORDS), rows)
     head.last_seq = last_seq
     head.last_hash = last_hash
     session.flush()
-    return rows
 
 
 def _locked_head(session: Session) -> AuditChainHead:

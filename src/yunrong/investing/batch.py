@@ -1,0 +1,308 @@
+"""Commitments decided in batches: group commit for a rush on a listing.
+
+Every commitment to a listing serialises on its round's row lock, so one transaction per request
+caps a listing at 1 / (time the lock is held), about 130 a second on PostgreSQL however many
+processes serve the API. Instead, each server process hands its commitment requests to one
+thread, which takes every request waiting (up to ``MAX_BATCH``) and decides them in ONE
+transaction: the callers' credentials and idempotency keys are read together, every check that
+needs no lock runs per request as in :func:`~yunrong.investing.service.prepare_commitment`, then
+:func:`~yunrong.investing.service.commit_prepared` takes each round's lock once and decides the
+requests in arrival order against what is left and each investor's balance, and places all the
+holds, commitments, audit records and idempotency keys together. Nothing waits on a timer: under
+light load a batch is one request; under a rush, the requests that arrived while the previous
+batch committed. Every request still gets its own answer: a refusal is that request's problem and
+writes nothing, the others commit. Should the batch's transaction fail as a whole (say, two
+processes raced on one idempotency key), each request is retried alone through the one-request
+path (:func:`~yunrong.ledger.idempotency.run_once` and
+:func:`~yunrong.investing.service.create_commitment`), which is what every other caller uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from yunrong.config import Settings
+from yunrong.custody import accounts
+from yunrong.db import unit_of_work
+from yunrong.demands.tables import Demand
+from yunrong.identity import service as identity
+from yunrong.identity.model import Actor, Context, Credential
+from yunrong.identity.tables import Organisation
+from yunrong.investing import service
+from yunrong.investing.tables import Commitment, KnowledgeTest
+from yunrong.kit.clock import Clock
+from yunrong.kit.errors import NotAuthenticated, YunrongError
+from yunrong.kit.ids import uuid7
+from yunrong.ledger import idempotency
+from yunrong.ledger.tables import IdempotencyKey
+from yunrong.parties import service as parties
+from yunrong.parties.tables import Investor
+
+log = logging.getLogger(__name__)
+
+OPERATION = "create_commitment"
+#: At most this many requests in one transaction (a batch's locks are held while it is decided).
+MAX_BATCH = 256
+#: Having taken a request, wait this long for the next before deciding (seconds). Requests that a
+#: batch's answers set free come back a moment later; without it the next batch would be the one
+#: straggler that beat them, and a rush would be decided a few at a time. Light load pays <= 1 ms.
+LINGER = 0.001
+
+Answer = tuple[int, dict[str, Any], bool]  # status, body, replayed
+Render = Callable[[Commitment | service.CommitmentRecord], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CommitCall:
+    """One ``POST /commitments`` as received: who, which key, the request as JSON and parsed."""
+
+    credential: Credential
+    request_id: str
+    key: str | None
+    body: dict[str, Any]
+    req: service.CommitRequest
+
+
+@dataclass(frozen=True)
+class _Known:
+    ctx: Context
+    ident: tuple[str, str]  # (scope, key)
+    digest: str
+
+
+def commit_batch(
+    session: Session, *, calls: Sequence[CommitCall], settings: Settings, clock: Clock, render: Render
+) -> list[Answer | YunrongError]:
+    """Answer every call in the caller's transaction: created, replayed, or refused (written nothing)."""
+    answers: list[Answer | YunrongError | None] = [None] * len(calls)
+    base = Context(actor=Actor.system("anonymous"), clock=clock, request_id="commit-batch")
+    actors = identity.resolve_credentials(session, ctx=base, credentials={c.credential for c in calls})
+    known: dict[int, _Known] = {}
+    for i, call in enumerate(calls):
+        actor = actors[call.credential]
+        try:
+            if actor is None:
+                raise NotAuthenticated("a valid bearer token or API key is required")
+            key = idempotency.check_key(call.key)
+        except YunrongError as problem:
+            answers[i] = problem
+            continue
+        ctx = Context(actor=actor, clock=clock, request_id=call.request_id)
+        digest = idempotency.request_hash(OPERATION, call.body)
+        known[i] = _Known(ctx, (idempotency.scope_of(ctx), key), digest)
+    # A key sent twice in one batch: the second waits for the first's outcome (the next wave), as
+    # it would wait on the key's unique index if it came in another transaction.
+    waiting = sorted(known)
+    while waiting:
+        wave: list[int] = []
+        later: list[int] = []
+        seen: set[tuple[str, str]] = set()
+        for i in waiting:
+            (later if known[i].ident in seen else wave).append(i)
+            seen.add(known[i].ident)
+        stored = idempotency.find_many(session, {known[i].ident for i in wave})
+        fresh: list[int] = []
+        for i in wave:
+            row = stored.get(known[i].ident)
+            if row is None:
+                fresh.append(i)
+                continue
+            try:
+                status, body = idempotency.replay(row, OPERATION, known[i].digest)
+                answers[i] = (status, body, True)
+            except YunrongError as problem:
+                answers[i] = problem
+        _commit_fresh(session, [(i, calls[i], known[i]) for i in fresh], answers, settings, render)
+        waiting = later
+    done: list[Answer | YunrongError] = []
+    for answer in answers:
+        assert answer is not None
+        done.append(answer)
+    return done
+
+
+def _commit_fresh(
+    session: Session,
+    fresh: list[tuple[int, CommitCall, _Known]],
+    answers: list[Answer | YunrongError | None],
+    settings: Settings,
+    render: Render,
+) -> None:
+    if not fresh:
+        return
+    org_ids = {k.ctx.actor.organisation_id for _, _, k in fresh if k.ctx.actor.organisation_id}
+    demand_ids = sorted({call.req.demand_id for _, call, _ in fresh})
+    # Into the session's identity map, where the per-request checks look them up (session.get);
+    # the map holds objects weakly, so ``loaded`` keeps them for the batch.
+    loaded: list[object] = [
+        *session.scalars(select(Demand).where(Demand.id.in_(demand_ids))),
+        *session.scalars(select(Organisation).where(Organisation.id.in_(sorted(org_ids)))),
+        *session.scalars(select(Investor).where(Investor.organisation_id.in_(sorted(org_ids)))),
+        *session.scalars(select(KnowledgeTest).where(KnowledgeTest.organisation_id.in_(sorted(org_ids)))),
+    ]
+    lookups = service.Lookups(qualifications=parties.qualifications_of(session, org_ids))
+    investors = [o for o in loaded if isinstance(o, Organisation)]
+    for currency in sorted({call.req.currency for _, call, _ in fresh}):
+        ids = accounts.investor_available_ids(session, fresh[0][2].ctx, investors, currency)
+        lookups.available_accounts.update({(org_id, currency): a for org_id, a in ids.items()})
+    prepared: list[tuple[int, _Known, service.Prepared]] = []
+    for i, call, k in fresh:
+        try:
+            p = service.prepare_commitment(
+                session, ctx=k.ctx, req=call.req, settings=settings, lookups=lookups
+            )
+        except YunrongError as problem:
+            answers[i] = problem
+            continue
+        prepared.append((i, k, p))
+    outcomes = service.commit_prepared(session, [p for _, _, p in prepared], settings=settings)
+    keys: list[dict[str, Any]] = []
+    for (i, k, _), outcome in zip(prepared, outcomes, strict=True):
+        if isinstance(outcome, YunrongError):
+            answers[i] = outcome
+            continue
+        body = render(outcome)
+        answers[i] = (201, body, False)
+        scope, key = k.ident
+        keys.append(
+            {
+                "id": uuid7(),
+                "scope": scope,
+                "key": key,
+                "operation": OPERATION,
+                "request_hash": k.digest,
+                "status_code": 201,
+                "response": body,
+                "created_at": k.ctx.now(),
+            }
+        )
+    if keys:
+        session.execute(insert(IdempotencyKey), keys)
+    del loaded
+
+
+def commit_alone(
+    session: Session, *, call: CommitCall, settings: Settings, clock: Clock, render: Render
+) -> Answer:
+    """One request through the one-request path (its key claimed first, in a savepoint)."""
+    base = Context(actor=Actor.system("anonymous"), clock=clock, request_id=call.request_id)
+    actor = identity.resolve_credentials(session, ctx=base, credentials={call.credential})[call.credential]
+    if actor is None:
+        raise NotAuthenticated("a valid bearer token or API key is required")
+    ctx = Context(actor=actor, clock=clock, request_id=call.request_id)
+
+    def command() -> tuple[int, dict[str, Any]]:
+        row = service.create_commitment(session, ctx=ctx, settings=settings, req=call.req)
+        return 201, render(row)
+
+    return idempotency.run_once(
+        session, ctx=ctx, key=call.key, operation=OPERATION, request=call.body, command=command
+    )
+
+
+_Waiter = tuple[CommitCall, "asyncio.Future[Answer]", asyncio.AbstractEventLoop]
+
+
+class CommitQueue:
+    """This process's commitment requests, decided in batches by one thread (see the module)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        settings: Settings,
+        clock: Clock,
+        render: Render,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._clock = clock
+        self._render = render
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Waiter] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+        self.batches = 0  # how many transactions, and how many requests they answered
+        self.answered = 0
+
+    async def submit(self, call: CommitCall) -> Answer:
+        """The call's answer, or its refusal raised."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
+        self._ensure_thread()
+        self._queue.put((call, future, loop))
+        return await future
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="commit-queue", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get(timeout=LINGER))
+                except queue.Empty:
+                    break
+            try:
+                answers = self.decide([call for call, _, _ in batch])
+            except BaseException as exc:  # never leave a caller waiting
+                answers = [exc] * len(batch)
+            self.batches += 1
+            self.answered += len(batch)
+            for (_, future, loop), answer in zip(batch, answers, strict=True):
+                loop.call_soon_threadsafe(_settle, future, answer)
+
+    def decide(self, calls: list[CommitCall]) -> list[Answer | BaseException]:
+        """One transaction for all; if it fails as a whole, one transaction for each."""
+        try:
+            with unit_of_work(self._factory) as session:
+                return list(
+                    commit_batch(
+                        session, calls=calls, settings=self._settings, clock=self._clock, render=self._render
+                    )
+                )
+        except Exception as exc:
+            log.warning(
+                "a batch of %d commitments failed as a whole (%r); deciding each alone", len(calls), exc
+            )
+        answers: list[Answer | BaseException] = []
+        for call in calls:
+            try:
+                with unit_of_work(self._factory) as session:
+                    answers.append(
+                        commit_alone(
+                            session,
+                            call=call,
+                            settings=self._settings,
+                            clock=self._clock,
+                            render=self._render,
+                        )
+                    )
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+
+def _settle(future: asyncio.Future[Answer], answer: Answer | BaseException) -> None:
+    if future.cancelled():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
