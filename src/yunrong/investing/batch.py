@@ -1,19 +1,21 @@
 """Commitments decided in batches: group commit for a rush on a listing.
 
 Every commitment to a listing serialises on its round's row lock, so one transaction per request
-caps a listing at 1 / (time the lock is held), about 130 a second on PostgreSQL however many
-processes serve the API. Instead, each server process hands its commitment requests to one
-thread, which takes every request waiting (up to ``MAX_BATCH``) and decides them in ONE
-transaction: the callers' credentials and idempotency keys are read together, every check that
-needs no lock runs per request as in :func:`~yunrong.investing.service.prepare_commitment`, then
-:func:`~yunrong.investing.service.commit_prepared` takes each round's lock once and decides the
+caps a listing at 1 / (time the lock is held): 53 a second on PostgreSQL on a 2-vCPU machine,
+however many processes serve the API (``bench/commit_pg.py``). Instead, each server process
+hands its commitment requests to one thread, which takes every request waiting (up to
+``MAX_BATCH``) and decides them in ONE transaction: the callers' credentials and idempotency keys
+are read together, every check that needs no lock runs per request as in
+:func:`~yunrong.investing.service.prepare_commitment`, then
+:func:`~yunrong.investing.service.commit_prepared` takes each round's lock once, decides the
 requests in arrival order against what is left and each investor's balance, and places all the
-holds, commitments, audit records and idempotency keys together. Nothing waits on a timer: under
-light load a batch is one request; under a rush, the requests that arrived while the previous
-batch committed. Every request still gets its own answer: a refusal is that request's problem and
-writes nothing, the others commit. Should the batch's transaction fail as a whole (say, two
-processes raced on one idempotency key), each request is retried alone through the one-request
-path (:func:`~yunrong.ledger.idempotency.run_once` and
+holds, commitments, audit records and idempotency keys together. A batch waits at most
+``LINGER`` (1 ms) for one more request: under light load it is one request; under a rush, the
+requests that arrived while the previous batch committed. Every request still gets its own
+answer: a refusal is that request's problem and writes nothing, the others commit. Should the
+batch's transaction fail as a whole (say, two processes raced on one idempotency key), each
+request is retried alone through the one-request path
+(:func:`~yunrong.ledger.idempotency.run_once` and
 :func:`~yunrong.investing.service.create_commitment`), which is what every other caller uses.
 """
 
@@ -266,7 +268,10 @@ class CommitQueue:
             self.batches += 1
             self.answered += len(batch)
             for (_, future, loop), answer in zip(batch, answers, strict=True):
-                loop.call_soon_threadsafe(_settle, future, answer)
+                try:
+                    loop.call_soon_threadsafe(_settle, future, answer)
+                except RuntimeError:  # that request's event loop is gone (the server stopped)
+                    log.warning("a commitment's answer could not be delivered: its event loop is closed")
 
     def decide(self, calls: list[CommitCall]) -> list[Answer | BaseException]:
         """One transaction for all; if it fails as a whole, one transaction for each."""

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,9 +106,9 @@ def find_many(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, 
     """The stored keys among ``(scope, key)`` pairs, in one query."""
     if not pairs:
         return {}
-    keys = {key for _, key in pairs}
-    rows = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(sorted(keys)))).all()
-    return {(row.scope, row.key): row for row in rows if (row.scope, row.key) in pairs}
+    wanted = tuple_(IdempotencyKey.scope, IdempotencyKey.key).in_(sorted(pairs))  # the unique index
+    rows = session.scalars(select(IdempotencyKey).where(wanted)).all()
+    return {(row.scope, row.key): row for row in rows}
 
 
 def replay(row: IdempotencyKey, operation: str, digest: str) -> tuple[int, dict[str, Any]]:
