@@ -118,19 +118,15 @@ def investor_available(
 
 
 def investor_available_ids(
-    session: Session, ctx: Context, investors: Sequence[Organisation], currency: str
+    session: Session, investors: Sequence[Organisation], currency: str
 ) -> dict[uuid.UUID, uuid.UUID]:
-    """Each investor's available-money account in ``currency`` (opened if missing), found in one
-    query for many investors."""
+    """The investors' available-money accounts in ``currency`` that exist, found in one query
+    (:func:`investor_available` opens a missing one, in its owner's name)."""
     codes = {_code(Purpose.INVESTOR_AVAILABLE, currency, org.ref): org for org in investors}
-    found = {
-        codes[row.code].id: row.id
-        for row in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(sorted(codes))))
-    }
-    for org in investors:
-        if org.id not in found:
-            found[org.id] = investor_available(session, ctx, org, currency).id
-    return found
+    if not codes:
+        return {}
+    query = select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(sorted(codes)))
+    return {codes[code].id: account_id for code, account_id in session.execute(query)}
 
 
 def investor_held(session: Session, ctx: Context, investor: Organisation, currency: str) -> LedgerAccount:

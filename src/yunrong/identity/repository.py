@@ -5,11 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yunrong.identity.tables import AccessToken, ApiKey, LoginFailure, Organisation, User, WebSession
+from yunrong.identity.tables import (
+    AccessToken,
+    ApiKey,
+    LoginFailure,
+    Organisation,
+    User,
+    UserRole,
+    WebSession,
+)
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -52,19 +61,33 @@ def session_by_digest(session: Session, digest: str) -> WebSession | None:
     return session.scalars(select(WebSession).where(WebSession.token_digest == digest)).one_or_none()
 
 
-def tokens_with_users(
-    session: Session, digests: set[str]
-) -> Sequence[tuple[AccessToken, User, Organisation]]:
-    """Each bearer token with its user and organisation, in one query (and one for the roles)."""
+def token_holders(session: Session, digests: set[str]) -> tuple[Sequence[Any], dict[uuid.UUID, list[str]]]:
+    """For each bearer token: its validity and its user's and organisation's columns (one query),
+    and each such user's roles (one more). Plain rows: this runs for every API commitment."""
     if not digests:
-        return []
-    query = (
-        select(AccessToken, User, Organisation)
+        return [], {}
+    rows = session.execute(
+        select(
+            AccessToken.token_digest,
+            AccessToken.revoked_at,
+            AccessToken.expires_at,
+            User.id.label("user_id"),
+            User.is_active,
+            User.email,
+            User.name,
+            Organisation.id.label("organisation_id"),
+            Organisation.type.label("org_type"),
+        )
         .join(User, User.id == AccessToken.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
         .where(AccessToken.token_digest.in_(sorted(digests)))
-    )
-    return [(token, user, org) for token, user, org in session.execute(query)]
+    ).all()
+    roles: dict[uuid.UUID, list[str]] = {row.user_id: [] for row in rows}
+    if roles:
+        query = select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(sorted(roles)))
+        for user_id, role in session.execute(query):
+            roles[user_id].append(role)
+    return rows, roles
 
 
 def api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:

@@ -154,7 +154,7 @@ def _commit_fresh(
     lookups = service.Lookups(qualifications=parties.qualifications_of(session, org_ids))
     investors = [o for o in loaded if isinstance(o, Organisation)]
     for currency in sorted({call.req.currency for _, call, _ in fresh}):
-        ids = accounts.investor_available_ids(session, fresh[0][2].ctx, investors, currency)
+        ids = accounts.investor_available_ids(session, investors, currency)
         lookups.available_accounts.update({(org_id, currency): a for org_id, a in ids.items()})
     prepared: list[tuple[int, _Known, service.Prepared]] = []
     for i, call, k in fresh:

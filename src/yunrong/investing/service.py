@@ -38,7 +38,7 @@ from yunrong.kit.ids import human_ref, uuid7
 from yunrong.kit.money import Money
 from yunrong.ledger import service as ledger
 from yunrong.matching import model as matching_model
-from yunrong.matching.service import investor_profile, listing_of
+from yunrong.matching.service import investor_profile, rating_of
 from yunrong.messaging.service import Message, notify_organisation
 from yunrong.parties import service as parties
 from yunrong.parties.tables import Investor, Qualification
@@ -185,14 +185,14 @@ def _suitability(
     investor: Organisation,
     demand: Demand,
     req: CommitRequest,
-    listing: matching_model.Listing | None,
+    rating: matching_model.Rating | None,
 ) -> None:
     """Refuse what the investor's suitability and the policy profile do not allow."""
     policy = settings.policy
-    if listing is None:
+    if rating is None:
         raise model.refuse("no-decision", "this listing has no credit decision yet", "demand_id")
     profile = investor_profile(session, investor.id)
-    for reason in matching_model.suitable(profile, listing, _ticket_preferences(req.amount, demand), policy):
+    for reason in matching_model.suitable(profile, rating, _ticket_preferences(req.amount, demand), policy):
         if reason.code == "ticket-above-warning":
             continue  # a warning the investor may accept, handled below
         raise model.refuse("outside-suitability", reason.en, "demand_id")
@@ -232,7 +232,7 @@ class ListingFacts:
 
     demand: Demand | None  # None: no such listing
     funding: FundingRound | None = None
-    listing: matching_model.Listing | None = None  # None: no credit decision yet
+    rating: matching_model.Rating | None = None  # None: no credit decision yet
     payout_account_id: uuid.UUID | None = None
     form_sha256: str | None = None
 
@@ -253,7 +253,7 @@ def listing_facts(
     if facts.funding is None:
         return facts
     decision = current_decision(session, demand.id)
-    facts.listing = None if decision is None else listing_of(session, demand, decision, ctx)
+    facts.rating = None if decision is None else rating_of(decision)
     enterprise = session.get(Organisation, demand.organisation_id)
     assert enterprise is not None
     facts.payout_account_id = accounts.enterprise_payout(session, ctx, enterprise, demand.currency).id
@@ -342,7 +342,7 @@ def prepare_commitment(
     )
     if problem is not None:
         raise problem
-    _suitability(session, settings, investor, demand, req, facts.listing)
+    _suitability(session, settings, investor, demand, req, facts.rating)
     available_id = lookups.available_accounts.get((investor.id, demand.currency))
     if available_id is None:
         available_id = accounts.investor_available(session, ctx, investor, demand.currency).id

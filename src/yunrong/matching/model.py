@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from yunrong.credit.grades import BY_CODE
 from yunrong.demands.model import Product
@@ -128,6 +129,22 @@ class Listing:
     guarantee_coverage_bp: int
 
 
+class Rated(Protocol):
+    """What suitability looks at: the grade, and whether the credit decision declined."""
+
+    @property
+    def grade(self) -> str: ...
+
+    @property
+    def declined(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Rating:
+    grade: str
+    declined: bool
+
+
 @dataclass(frozen=True)
 class Reason:
     code: str
@@ -172,7 +189,7 @@ def _prefix_match(code: str, wanted: frozenset[str]) -> bool:
 
 
 def suitable(
-    investor: InvestorProfile, listing: Listing, p: Preferences, policy: PolicyProfile
+    investor: InvestorProfile, listing: Rated, p: Preferences, policy: PolicyProfile
 ) -> list[Reason]:
     """Why the investor may NOT be offered the listing (empty: suitable)."""
     out: list[Reason] = []

@@ -187,22 +187,28 @@ def set_push_settings(session: Session, *, ctx: Context, daily_cap: int, unsubsc
 # --- listings and investors as matching sees them ---------------------------------------------------
 
 
+def rating_of(decision: CreditDecision) -> model.Rating:
+    """The grade and verdict in force: the credit committee's override, else the model's."""
+    grade = decision.override_grade or decision.grade
+    declined = decision.declined if decision.override_declined is None else decision.override_declined
+    return model.Rating(grade, declined)
+
+
 def listing_of(session: Session, demand: Demand, decision: CreditDecision, ctx: Context) -> model.Listing:
     enterprise = session.get(Enterprise, demand.organisation_id)
     innovation = demand.innovation or {}
     collateral = sum(int(c.get("value_minor", 0)) for c in demand.collateral or [])
-    grade = decision.override_grade or decision.grade
-    declined = decision.declined if decision.override_declined is None else decision.override_declined
+    rating = rating_of(decision)
     return model.Listing(
         demand_id=str(demand.id),
         currency=demand.currency,
         amount_minor=demand.amount_minor,
         term_months=demand.term_months,
         product=demand.product,
-        grade=grade,
+        grade=rating.grade,
         pd=decision.pd,
         annual_rate=decision.annual_rate,
-        declined=declined,
+        declined=rating.declined,
         industry_code=enterprise.industry_code if enterprise else "",
         region_code=enterprise.region_code if enterprise else "",
         size_class=enterprise.size_class if enterprise else "",
