@@ -8,13 +8,13 @@ writers queue on the database lock instead of failing half-way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import CHAR, TypeDecorator
@@ -111,6 +111,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def is_postgres(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows as plain Core executemany: the statement is compiled once and psycopg sends the
+    rows pipelined as one prepared statement (measured faster here than one multi-row INSERT, which
+    is compiled, and parsed by psycopg, again for every number of rows)."""
+    if rows:
+        session.execute(insert(table), list(rows))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

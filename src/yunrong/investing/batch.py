@@ -27,14 +27,14 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunrong.config import Settings
 from yunrong.custody import accounts
-from yunrong.db import unit_of_work
+from yunrong.db import insert_many, unit_of_work
 from yunrong.demands.tables import Demand
 from yunrong.identity import service as identity
 from yunrong.identity.model import Actor, Context, Credential
@@ -52,6 +52,7 @@ from yunrong.parties.tables import Investor
 log = logging.getLogger(__name__)
 
 OPERATION = "create_commitment"
+KEYS = cast(Table, IdempotencyKey.__table__)
 #: At most this many requests in one transaction (a batch's locks are held while it is decided).
 MAX_BATCH = 256
 #: Having taken a request, wait this long for the next before deciding (seconds). Requests that a
@@ -188,7 +189,7 @@ def _commit_fresh(
             }
         )
     if keys:
-        session.execute(insert(IdempotencyKey), keys)
+        insert_many(session, KEYS, keys)
     del loaded
 
 

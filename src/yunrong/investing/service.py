@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings, get_settings
 from yunrong.custody import accounts
+from yunrong.db import insert_many
 from yunrong.decisions.service import current_decision
 from yunrong.demands.model import DemandStatus, Product
 from yunrong.demands.tables import Demand
@@ -494,7 +495,7 @@ def commit_prepared(
     )
     for (_, row), hold_id in zip(accepted, hold_ids, strict=True):
         row["hold_id"] = hold_id
-    session.execute(insert(COMMITMENTS), [row for _, row in accepted])
+    insert_many(session, COMMITMENTS, [row for _, row in accepted])
     # Of many first commitments arriving together, only the first moves the demand to funding:
     # read it again now that its round is locked (unless it had already moved on).
     for demand_id in {p.demand.id for p, _ in accepted}:

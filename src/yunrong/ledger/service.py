@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, case, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from yunrong.db import is_postgres
+from yunrong.db import insert_many, is_postgres
 from yunrong.identity.model import Context
 from yunrong.kit.clock import business_date
 from yunrong.kit.errors import FieldProblem
@@ -248,23 +248,27 @@ def _check_overdraft(locked: dict[uuid.UUID, _Locked]) -> None:
 
 
 def _apply_deltas(session: Session, locked: dict[uuid.UUID, _Locked]) -> None:
+    """Add each locked account's deltas to its balances: one statement, however many accounts."""
     changed = [acc for acc in locked.values() if acc.dp or acc.cp or acc.dpend or acc.cpend]
     if not changed:
         return
+
+    def plus(column: Any, delta: Callable[[_Locked], int]) -> Any:
+        by_id = {acc.row.id: delta(acc) for acc in changed if delta(acc)}
+        if not by_id:
+            return column
+        return column + case(by_id, value=ACCOUNTS.c.id, else_=0)
+
     session.execute(
         update(ACCOUNTS)
-        .where(ACCOUNTS.c.id == bindparam("b_id"))
+        .where(ACCOUNTS.c.id.in_([acc.row.id for acc in changed]))
         .values(
-            debits_posted=ACCOUNTS.c.debits_posted + bindparam("b_dp"),
-            credits_posted=ACCOUNTS.c.credits_posted + bindparam("b_cp"),
-            debits_pending=ACCOUNTS.c.debits_pending + bindparam("b_dpend"),
-            credits_pending=ACCOUNTS.c.credits_pending + bindparam("b_cpend"),
+            debits_posted=plus(ACCOUNTS.c.debits_posted, lambda a: a.dp),
+            credits_posted=plus(ACCOUNTS.c.credits_posted, lambda a: a.cp),
+            debits_pending=plus(ACCOUNTS.c.debits_pending, lambda a: a.dpend),
+            credits_pending=plus(ACCOUNTS.c.credits_pending, lambda a: a.cpend),
         )
-        .execution_options(synchronize_session=False),
-        [
-            {"b_id": acc.row.id, "b_dp": acc.dp, "b_cp": acc.cp, "b_dpend": acc.dpend, "b_cpend": acc.cpend}
-            for acc in changed
-        ],
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -476,7 +480,7 @@ def place_holds(
         }
         for r in requests
     ]
-    session.execute(insert(HOLDS), holds)
+    insert_many(session, HOLDS, holds)
     return [cast(uuid.UUID, h["id"]) for h in holds]
 
 

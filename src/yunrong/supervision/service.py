@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from yunrong.db import is_postgres
+from yunrong.db import insert_many, is_postgres
 from yunrong.identity.model import Action, Context
 from yunrong.kit.errors import NotFound, PermissionDenied
 from yunrong.kit.ids import uuid7
@@ -105,7 +105,7 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
             }
         )
         last_seq, last_hash = fields.seq, new_hash
-    session.execute(insert(AUDIT_RECORDS), rows)
+    insert_many(session, AUDIT_RECORDS, rows)
     head.last_seq = last_seq
     head.last_hash = last_hash
     session.flush()
