@@ -262,3 +262,51 @@ def test_listing_a_demand_decides_it_and_pushes_it_to_the_investors_it_suits(
     else:
         # Pushed exactly when it suits the investor: the same rules decide recommendations.
         assert (len(pushed) == 1) == any(r["demand_id"] == demand["id"] for r in recommended)
+
+
+def test_push_ranks_every_investor_as_match_does_one_by_one(
+    client: TestClient,
+    tokens: dict[str, str],
+    factory: sessionmaker[Session],
+    clock: FrozenClock,
+    system_ctx: Context,
+) -> None:
+    """push_listing ranks all investors at once (matching.vector): the same investors, scores and
+    order as match() investor by investor, including the diversification by earlier pushes."""
+    person, institution = _org(client, tokens[INVESTOR]), _org(client, tokens[INSTITUTION])
+    _set_level(factory, person, "C5")
+    _set_level(factory, institution, "C5")
+    for email, amount in ((INVESTOR, "10000.00"), (INSTITUTION, "50000.00")):
+        body = {**PREFS, "amount_per_loan": amount, "grades": []}
+        assert client.put(
+            "/api/v1/me/investment-preferences", json=body, headers=bearer(tokens[email])
+        ).is_success
+    earlier = _listed_with_decision(client, tokens, factory, clock, grade="A")
+    with unit_of_work(factory) as session:
+        service.push_listing(session, ctx=system_ctx, demand_id=earlier)  # pushes in this industry
+    demand_id = _listed_with_decision(client, tokens, factory, clock, grade="BB")
+
+    with factory() as session:
+        demand = session.get(Demand, demand_id)
+        assert demand is not None
+        decision = service.current_decision(session, demand_id)
+        assert decision is not None
+        listing = service.listing_of(session, demand, decision, system_ctx)
+        expected = []
+        for row in service._admitted_investors_with_preferences(session):
+            org_id = row.organisation_id
+            ok, score, _ = service.match(
+                service.preferences_of(row),
+                service.investor_profile(session, org_id),
+                listing,
+                service._policy(None),
+                service._industry_pushes(session, org_id),
+            )
+            if ok:
+                expected.append((-score.total, str(org_id), score.total))
+    expected.sort()
+    assert len(expected) == 2
+    with unit_of_work(factory) as session:
+        pushed = service.push_listing(session, ctx=system_ctx, demand_id=demand_id)
+        got = [(str(p.investor_org_id), p.score) for p in pushed]
+    assert got == [(org, total) for _, org, total in expected]

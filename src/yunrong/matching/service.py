@@ -23,13 +23,13 @@ from yunrong.demands.tables import Demand
 from yunrong.identity.model import Action, Context, OrgType
 from yunrong.identity.service import require
 from yunrong.kit.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
-from yunrong.matching import model
+from yunrong.matching import model, vector
 from yunrong.matching.tables import InvestmentPreference, Push, PushSettings
 from yunrong.messaging import service as messaging
 from yunrong.parties import service as parties
 from yunrong.parties.model import QualificationStatus, blocking_status
 from yunrong.parties.risk import RiskLevel
-from yunrong.parties.tables import Enterprise, Investor
+from yunrong.parties.tables import Enterprise, Investor, Qualification
 from yunrong.supervision import service as audit
 from yunrong.supervision.policy import PolicyProfile, profile
 from yunrong.verification.credit_file import demand_index
@@ -305,11 +305,14 @@ def recommendations(
 
 
 def _admitted_investors_with_preferences(session: Session) -> list[InvestmentPreference]:
-    rows = session.scalars(select(InvestmentPreference).order_by(InvestmentPreference.organisation_id)).all()
+    query = (
+        select(InvestmentPreference, Qualification.status)
+        .outerjoin(Qualification, Qualification.organisation_id == InvestmentPreference.organisation_id)
+        .order_by(InvestmentPreference.organisation_id)
+    )
     admitted: list[InvestmentPreference] = []
-    for row in rows:
-        qualification = parties.qualification_of(session, row.organisation_id)
-        status = QualificationStatus(qualification.status) if qualification else None
+    for row, known in session.execute(query):
+        status = QualificationStatus(known) if known else None
         if blocking_status(status, OrgType.INVESTOR) is None:
             admitted.append(row)
     return admitted
@@ -399,7 +402,11 @@ def push_listing(
 ) -> list[Push]:
     """Rank every admitted investor with preferences against one listing and push to those it fits,
     best first, honouring unsubscribe and daily caps; a pair already pushed is not pushed again.
-    The platform calls this (a system actor) when a demand is listed."""
+    The platform calls this (a system actor) when a demand is listed.
+
+    The ranking is :func:`yunrong.matching.vector.rank_investors` over all the investors at once
+    (the same set, scores and order as :func:`match` one by one, property-tested); ``match`` then
+    gives the reasons for the ones pushed."""
     if not ctx.actor.is_system:
         raise PermissionDenied("only the platform pushes listings")
     demand = session.get(Demand, demand_id)
@@ -410,25 +417,53 @@ def push_listing(
         return []
     listing = listing_of(session, demand, decision, ctx)
     policy = _policy(settings)
-    ranked: list[tuple[float, uuid.UUID, model.Score, list[model.Reason]]] = []
-    for row in _admitted_investors_with_preferences(session):
-        org_id = row.organisation_id
-        ok, score, reasons = match(
-            preferences_of(row),
-            investor_profile(session, org_id),
-            listing,
-            policy,
-            _industry_pushes(session, org_id),
-        )
-        if ok:
-            ranked.append((score.total, org_id, score, reasons))
-    ranked.sort(key=lambda t: (-t[0], str(t[1])))
+    # Ties go by investor, as str(organisation_id): encode the investors in that order.
+    rows = sorted(_admitted_investors_with_preferences(session), key=lambda r: str(r.organisation_id))
+    if not rows:
+        return []
+    org_ids = [row.organisation_id for row in rows]
+    prefs = [preferences_of(row) for row in rows]
+    profiles = _investor_profiles(session)
+    investors = [profiles.get(org_id, _NO_PROFILE) for org_id in org_ids]
+    section = listing.industry_code[:1]
+    in_section = _section_pushes(session, section)
+    same = [in_section.get(org_id, 0) for org_id in org_ids]
+    matrix = vector.ProfileMatrix.from_profiles(list(zip(prefs, investors, strict=True)))
+    ranked, _scores = vector.rank_investors(matrix, listing, policy, same)
     pushed: list[Push] = []
-    for _, org_id, score, reasons in ranked:
+    for i in ranked.tolist():
+        org_id = org_ids[i]
         if _already(session, org_id, demand.id) or _room(session, ctx, org_id) <= 0:
             continue
+        ok, score, reasons = match(prefs[i], investors[i], listing, policy, {section: same[i]})
+        assert ok, "the vector ranking and match() disagree"
         pushed.append(_push(session, ctx, org_id, demand, listing, score, reasons))
     return pushed
+
+
+_NO_PROFILE = model.InvestorProfile(kind="person", risk_level=None, net_worth_minor=0)
+
+
+def _investor_profiles(session: Session) -> dict[uuid.UUID, model.InvestorProfile]:
+    """Every investor's suitability profile, in one query (see :func:`investor_profile`)."""
+    return {
+        row.organisation_id: model.InvestorProfile(
+            kind=row.kind,
+            risk_level=RiskLevel(row.risk_level) if row.risk_level else None,
+            net_worth_minor=row.net_worth_minor,
+        )
+        for row in session.scalars(select(Investor))
+    }
+
+
+def _section_pushes(session: Session, section: str) -> dict[uuid.UUID, int]:
+    """How many listings of the industry section (the letter) each investor was pushed already."""
+    query = (
+        select(Push.investor_org_id, func.count())
+        .where(func.substr(Push.industry_code, 1, 1) == section)
+        .group_by(Push.investor_org_id)
+    )
+    return {org_id: int(count) for org_id, count in session.execute(query)}
 
 
 def push_for_investor(
