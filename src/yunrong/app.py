@@ -24,6 +24,7 @@ from yunrong.demands.routes import router as demands_router
 from yunrong.identity.routes import router as identity_router
 from yunrong.investing.offer_routes import router as offers_router
 from yunrong.investing.portfolio_routes import router as portfolio_router
+from yunrong.investing.routes import commit_router
 from yunrong.investing.routes import router as investing_router
 from yunrong.kit.clock import Clock, SystemClock
 from yunrong.kit.errors import YunrongError
@@ -112,6 +113,7 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(commit_router)  # first: see its comment
     app.include_router(identity_router)
     app.include_router(audit_router)
     app.include_router(outbox_router)

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -46,8 +47,7 @@ from yunrong.kit.errors import NotAuthenticated, YunrongError
 from yunrong.kit.ids import uuid7
 from yunrong.ledger import idempotency
 from yunrong.ledger.tables import IdempotencyKey
-from yunrong.parties import service as parties
-from yunrong.parties.tables import Investor
+from yunrong.parties.tables import Investor, Qualification
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +146,19 @@ def _commit_fresh(
     demand_ids = sorted({call.req.demand_id for _, call, _ in fresh})
     # Into the session's identity map, where the per-request checks look them up (session.get);
     # the map holds objects weakly, so ``loaded`` keeps them for the batch.
-    loaded: list[object] = [
-        *session.scalars(select(Demand).where(Demand.id.in_(demand_ids))),
-        *session.scalars(select(Organisation).where(Organisation.id.in_(sorted(org_ids)))),
-        *session.scalars(select(Investor).where(Investor.organisation_id.in_(sorted(org_ids)))),
-        *session.scalars(select(KnowledgeTest).where(KnowledgeTest.organisation_id.in_(sorted(org_ids)))),
-    ]
-    lookups = service.Lookups(qualifications=parties.qualifications_of(session, org_ids))
+    loaded: list[object] = list(session.scalars(select(Demand).where(Demand.id.in_(demand_ids))))
+    investors_query = (
+        select(Organisation, Investor, KnowledgeTest, Qualification)
+        .outerjoin(Investor, Investor.organisation_id == Organisation.id)
+        .outerjoin(KnowledgeTest, KnowledgeTest.organisation_id == Organisation.id)
+        .outerjoin(Qualification, Qualification.organisation_id == Organisation.id)
+        .where(Organisation.id.in_(sorted(org_ids)))
+    )
+    qualifications: dict[uuid.UUID, Qualification | None] = {}
+    for org, investor, test, qualification in session.execute(investors_query):
+        loaded += [org, investor, test]
+        qualifications[org.id] = qualification
+    lookups = service.Lookups(qualifications=qualifications)
     investors = [o for o in loaded if isinstance(o, Organisation)]
     for currency in sorted({call.req.currency for _, call, _ in fresh}):
         ids = accounts.investor_available_ids(session, investors, currency)

@@ -800,16 +800,6 @@ def set_suspension(
     )
 
 
-def qualifications_of(session: Session, org_ids: set[uuid.UUID]) -> dict[uuid.UUID, Qualification | None]:
-    """Each organisation's admittance case (None: it has none), in one query."""
-    found: dict[uuid.UUID, Qualification | None] = dict.fromkeys(org_ids)
-    if org_ids:
-        query = select(Qualification).where(Qualification.organisation_id.in_(sorted(org_ids)))
-        for row in session.scalars(query):
-            found[row.organisation_id] = row
-    return found
-
-
 def require_admitted(
     session: Session,
     *,
@@ -817,7 +807,7 @@ def require_admitted(
     qualifications: Mapping[uuid.UUID, Qualification | None] | None = None,
 ) -> None:
     """Refuse business to an unapproved or suspended party, with the reason why (``qualifications``:
-    read beforehand by :func:`qualifications_of`, for many requests at once)."""
+    read beforehand for many requests at once; an organisation missing from it is looked up)."""
     actor = ctx.actor
     if actor.is_system or actor.org_type is None or actor.organisation_id is None:
         return
