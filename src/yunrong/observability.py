@@ -68,6 +68,12 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.commitment_batch = Histogram(
+            "yunrong_commitment_batch_size",
+            "Commitment requests decided together in one transaction (yunrong.investing.batch)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
 
 
 _SECURITY_HEADERS = (

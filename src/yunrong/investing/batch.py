@@ -232,12 +232,14 @@ class CommitQueue:
         clock: Clock,
         render: Render,
         max_batch: int = MAX_BATCH,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._factory = factory
         self._settings = settings
         self._clock = clock
         self._render = render
         self._max_batch = max_batch
+        self._on_batch = on_batch  # told each batch's size (the app's metrics)
         self._queue: queue.SimpleQueue[_Waiter] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
@@ -274,6 +276,8 @@ class CommitQueue:
                 answers = [exc] * len(batch)
             self.batches += 1
             self.answered += len(batch)
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             for (_, future, loop), answer in zip(batch, answers, strict=True):
                 try:
                     loop.call_soon_threadsafe(_settle, future, answer)

@@ -189,6 +189,7 @@ def _commit_queue(app: Any) -> batch.CommitQueue:
             settings=app.state.settings,
             clock=app.state.clock,
             render=lambda row: commitment_out(row).model_dump(mode="json"),
+            on_batch=app.state.metrics.commitment_batch.observe,
         )
         app.state.commit_queue = found
     return found

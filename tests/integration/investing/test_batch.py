@@ -211,4 +211,7 @@ def test_requests_arriving_together_are_decided_in_one_transaction(
     queue = client.app.state.commit_queue  # type: ignore[attr-defined]
     assert queue.answered == 64
     assert queue.batches < 64
+    metrics = client.get("/metrics").text
+    assert f"yunrong_commitment_batch_size_count {float(queue.batches)}" in metrics
+    assert "yunrong_commitment_batch_size_sum 64.0" in metrics
     assert _committed(factory, demand_id) == (51 * 10_000, 51)
