@@ -514,8 +514,7 @@ def post_hold(
 ) -> uuid.UUID:
     """Post a pending hold, in full or in part (the rest is released), exactly once."""
     hold = _pending_hold(session, hold_id)
-    if hold.expires_at is not None and hold.expires_at <= ctx.now():
-        raise HoldNotPending(f"hold {hold.ref} expired at {hold.expires_at.isoformat()}")
+    _refuse_expired(hold, ctx.now())
     to_post = hold.amount if amount is None else amount
     if isinstance(to_post, bool) or not isinstance(to_post, int) or to_post <= 0:
         raise InvalidAmount("post a positive whole amount", [FieldProblem(("amount",), "must be > 0")])
@@ -524,23 +523,15 @@ def post_hold(
             f"cannot post {to_post}: hold {hold.ref} is for {hold.amount}",
             [FieldProblem(("amount",), f"at most {hold.amount}")],
         )
-    locked = _release(session, hold)
-    draft = EntryDraft(
-        legs=(
-            Leg(hold.debit_account_id, Side.DEBIT, to_post, hold.currency),
-            Leg(hold.credit_account_id, Side.CREDIT, to_post, hold.currency),
-        ),
+    [entry_id] = _post_locked_holds(
+        session,
+        ctx=ctx,
+        holds=[(hold, to_post)],
         kind=kind,
-        description=description or hold.description,
-        hold_id=hold.id,
+        description=description,
         external_ref=external_ref,
+        timezone=timezone,
     )
-    [entry_id] = post(session, ctx=ctx, drafts=[draft], timezone=timezone, _locked=locked)
-    hold.status = HoldStatus.POSTED.value
-    hold.posted_amount = to_post
-    hold.entry_id = entry_id
-    hold.resolved_at = ctx.now()
-    session.flush()
     return entry_id
 
 
@@ -560,38 +551,59 @@ def post_holds(
     query = select(Hold).where(Hold.id.in_(sorted(set(hold_ids)))).order_by(Hold.id).with_for_update()
     found = {h.id: h for h in session.execute(query.execution_options(populate_existing=True)).scalars()}
     now = ctx.now()
-    holds = []
+    holds: list[tuple[Hold, int]] = []
     for hold_id in hold_ids:
         hold = found.get(hold_id)
         if hold is None:
             raise UnknownAccount("no such hold")
         if hold.status != HoldStatus.PENDING.value:
             raise HoldNotPending(f"hold {hold.ref} is already {hold.status}")
-        if hold.expires_at is not None and hold.expires_at <= now:
-            raise HoldNotPending(f"hold {hold.ref} expired at {hold.expires_at.isoformat()}")
-        holds.append(hold)
+        _refuse_expired(hold, now)
+        holds.append((hold, hold.amount))
     if len(holds) != len(found):
         raise HoldNotPending("a hold was named twice")
-    locked = _lock(session, {h.debit_account_id for h in holds} | {h.credit_account_id for h in holds})
-    for hold in holds:
+    return _post_locked_holds(session, ctx=ctx, holds=holds, kind=kind, description=description)
+
+
+def _refuse_expired(hold: Hold, now: datetime) -> None:
+    if hold.expires_at is not None and hold.expires_at <= now:
+        raise HoldNotPending(f"hold {hold.ref} expired at {hold.expires_at.isoformat()}")
+
+
+def _post_locked_holds(
+    session: Session,
+    *,
+    ctx: Context,
+    holds: Sequence[tuple[Hold, int]],
+    kind: str,
+    description: str | None,
+    external_ref: str | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> list[uuid.UUID]:
+    """Post ``(hold, amount)`` pairs of pending holds the caller has locked and checked: each
+    hold's reservation is released in full and ``amount`` of it posted as its own entry."""
+    locked = _lock(session, {h.debit_account_id for h, _ in holds} | {h.credit_account_id for h, _ in holds})
+    for hold, _ in holds:
         locked[hold.debit_account_id].dpend -= hold.amount
         locked[hold.credit_account_id].cpend -= hold.amount
     drafts = [
         EntryDraft(
             legs=(
-                Leg(hold.debit_account_id, Side.DEBIT, hold.amount, hold.currency),
-                Leg(hold.credit_account_id, Side.CREDIT, hold.amount, hold.currency),
+                Leg(hold.debit_account_id, Side.DEBIT, to_post, hold.currency),
+                Leg(hold.credit_account_id, Side.CREDIT, to_post, hold.currency),
             ),
             kind=kind,
             description=description or hold.description,
             hold_id=hold.id,
+            external_ref=external_ref,
         )
-        for hold in holds
+        for hold, to_post in holds
     ]
-    entry_ids = post(session, ctx=ctx, drafts=drafts, linked=False, _locked=locked)
-    for hold, entry_id in zip(holds, entry_ids, strict=True):
+    entry_ids = post(session, ctx=ctx, drafts=drafts, linked=False, timezone=timezone, _locked=locked)
+    now = ctx.now()
+    for (hold, to_post), entry_id in zip(holds, entry_ids, strict=True):
         hold.status = HoldStatus.POSTED.value
-        hold.posted_amount = hold.amount
+        hold.posted_amount = to_post
         hold.entry_id = entry_id
         hold.resolved_at = now
     session.flush()
