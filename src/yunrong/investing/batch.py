@@ -28,14 +28,14 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yunrong.config import Settings
 from yunrong.custody import accounts
-from yunrong.db import insert_many, unit_of_work
+from yunrong.db import unit_of_work
 from yunrong.demands.tables import Demand
 from yunrong.identity import service as identity
 from yunrong.identity.model import Actor, Context, Credential
@@ -44,15 +44,12 @@ from yunrong.investing import service
 from yunrong.investing.tables import Commitment, KnowledgeTest
 from yunrong.kit.clock import Clock
 from yunrong.kit.errors import NotAuthenticated, YunrongError
-from yunrong.kit.ids import uuid7
 from yunrong.ledger import idempotency
-from yunrong.ledger.tables import IdempotencyKey
 from yunrong.parties.tables import Investor, Qualification
 
 log = logging.getLogger(__name__)
 
 OPERATION = "create_commitment"
-KEYS = cast(Table, IdempotencyKey.__table__)
 #: At most this many requests in one transaction (a batch's locks are held while it is decided).
 MAX_BATCH = 256
 #: Having taken a request, wait this long for the next before deciding (seconds). Requests that a
@@ -174,28 +171,15 @@ def _commit_fresh(
             continue
         prepared.append((i, k, p))
     outcomes = service.commit_prepared(session, [p for _, _, p in prepared], settings=settings)
-    keys: list[dict[str, Any]] = []
+    stored: list[tuple[Context, str, str, int, dict[str, Any]]] = []
     for (i, k, _), outcome in zip(prepared, outcomes, strict=True):
         if isinstance(outcome, YunrongError):
             answers[i] = outcome
             continue
         body = render(outcome)
         answers[i] = (201, body, False)
-        scope, key = k.ident
-        keys.append(
-            {
-                "id": uuid7(),
-                "scope": scope,
-                "key": key,
-                "operation": OPERATION,
-                "request_hash": k.digest,
-                "status_code": 201,
-                "response": body,
-                "created_at": k.ctx.now(),
-            }
-        )
-    if keys:
-        insert_many(session, KEYS, keys)
+        stored.append((k.ctx, k.ident[1], k.digest, 201, body))
+    idempotency.store_many(session, operation=OPERATION, results=stored)
     del loaded
 
 

@@ -365,7 +365,8 @@ def create_commitment(
     prepared = prepare_commitment(
         session, ctx=ctx, req=req, settings=settings, source=source, rule_id=rule_id
     )
-    # The ticket against what was left a moment ago, before waiting for the round's lock.
+    # The ticket with the balance too (prepare_commitment checked it without), before waiting for
+    # the round's lock: a request alone can be refused without queueing.
     funding = prepared.funding
     problem = model.ticket_problem(
         req.amount,

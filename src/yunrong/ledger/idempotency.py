@@ -9,20 +9,23 @@ with the same key waits on the unique index until the first commits, then replay
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from yunrong.db import insert_many
 from yunrong.identity.model import Context
 from yunrong.kit.errors import FieldProblem, InvalidInput
+from yunrong.kit.ids import uuid7
 from yunrong.ledger.model import IdempotencyConflict
 from yunrong.ledger.tables import IdempotencyKey
 from yunrong.supervision.model import canonical_json
 
 MAX_KEY_LENGTH = 200
+KEYS = cast(Table, IdempotencyKey.__table__)
 
 
 def request_hash(operation: str, request: Any) -> str:
@@ -116,3 +119,28 @@ def replay(row: IdempotencyKey, operation: str, digest: str) -> tuple[int, dict[
     if row.request_hash != digest or row.operation != operation:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
     return row.status_code, row.response
+
+
+def store_many(
+    session: Session, *, operation: str, results: Sequence[tuple[Context, str, str, int, dict[str, Any]]]
+) -> None:
+    """Store the results of commands that ran without claiming their keys first, in one insert:
+    ``(ctx, key, request hash, status, body)`` each. The caller's transaction holds their effects,
+    and the keys' unique index still refuses a key another transaction claimed meanwhile."""
+    insert_many(
+        session,
+        KEYS,
+        [
+            {
+                "id": uuid7(),
+                "scope": scope_of(ctx),
+                "key": key,
+                "operation": operation,
+                "request_hash": digest,
+                "status_code": status,
+                "response": body,
+                "created_at": ctx.now(),
+            }
+            for ctx, key, digest, status, body in results
+        ],
+    )
