@@ -41,7 +41,7 @@ SCREENSHOT_OFFER = Path(tempfile.gettempdir()) / "yunrong-bank-offer.png"
 #: How long the bank may take to answer: an outcome waited for, not a measured duration.
 BANK_ANSWERS_WITHIN_MS = 30_000
 #: The live server shares its SQLite file with the worker: a request may wait for the other's write.
-HTTP_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 45.0  # more than the busy timeout: a request may wait all of it, then work
 LOAN_AMOUNT = "100000.00"
 
 

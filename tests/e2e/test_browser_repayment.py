@@ -58,7 +58,7 @@ DEMO_MONEY_WITHIN_S = 90.0
 # worker's longest transaction (its start-up backlog: the simulated agencies, the first end of day)
 # up to the busy timeout of 30 s; the waits allow that. They are outcomes waited for, not timings.
 SLOW_MS = 45_000
-HTTP_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 45.0  # more than the busy timeout: a request may wait all of it, then work
 AMOUNT = "100000.00"
 
 

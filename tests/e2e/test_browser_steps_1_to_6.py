@@ -73,7 +73,7 @@ BANK_ANSWERS_WITHIN_MS = 30_000
 # worker's longest transaction (its start-up backlog: the simulated agencies, the first end of day)
 # up to the busy timeout of 30 s; the waits allow that. They are outcomes waited for, not timings.
 SLOW_MS = 45_000
-HTTP_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 45.0  # more than the busy timeout: a request may wait all of it, then work
 TITLE = "Cold store for the pear harvest (steps 1-6)"
 #: The demo world's deposits (pending at the bank when seeded; the worker gets them confirmed).
 PERSON_DEPOSIT = Decimal("200000.00")
