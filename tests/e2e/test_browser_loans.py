@@ -42,6 +42,8 @@ SCREENSHOT_OFFER = Path(tempfile.gettempdir()) / "yunrong-bank-offer.png"
 BANK_ANSWERS_WITHIN_MS = 30_000
 #: The live server shares its SQLite file with the worker: a request may wait for the other's write.
 HTTP_TIMEOUT_S = 45.0  # more than the busy timeout: a request may wait all of it, then work
+#: Pages too may wait out SQLite's 30 s busy timeout behind the worker (as in the other browser tests).
+SLOW_MS = 45_000
 LOAN_AMOUNT = "100000.00"
 
 
@@ -55,6 +57,7 @@ def new_page(browser: Any, live_worker: str) -> Iterator[Any]:
         ctx = browser.new_context(
             base_url=live_worker, locale="en-US", viewport={"width": 1280, "height": 1000}
         )
+        ctx.set_default_timeout(SLOW_MS)
         contexts.append(ctx)
         return ctx.new_page()
 
