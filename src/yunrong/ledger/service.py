@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -190,7 +190,9 @@ def get_or_open_account(
 def _lock(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Locked]:
     query = select(ACCOUNTS).where(ACCOUNTS.c.id.in_(sorted(account_ids))).order_by(ACCOUNTS.c.id)
     if is_postgres(session):
-        query = query.with_for_update()
+        # NO KEY UPDATE: balances are not keys, so inserting a row that refers to the account
+        # (a hold, a posting) need not wait for whoever holds this lock.
+        query = query.with_for_update(key_share=True)
     rows = session.execute(query).all()
     found = {row.id: _Locked(row) for row in rows}
     missing = account_ids - set(found)
@@ -248,28 +250,30 @@ def _check_overdraft(locked: dict[uuid.UUID, _Locked]) -> None:
 
 
 def _apply_deltas(session: Session, locked: dict[uuid.UUID, _Locked]) -> None:
-    """Add each locked account's deltas to its balances: one statement, however many accounts."""
+    """Add each locked account's deltas to its balances: one statement text, sent once per account
+    (psycopg pipelines them in one round trip; the same text each time, so it is compiled and
+    prepared once)."""
     changed = [acc for acc in locked.values() if acc.dp or acc.cp or acc.dpend or acc.cpend]
-    if not changed:
-        return
-
-    def plus(column: Any, delta: Callable[[_Locked], int]) -> Any:
-        by_id = {acc.row.id: delta(acc) for acc in changed if delta(acc)}
-        if not by_id:
-            return column
-        return column + case(by_id, value=ACCOUNTS.c.id, else_=0)
-
-    session.execute(
-        update(ACCOUNTS)
-        .where(ACCOUNTS.c.id.in_([acc.row.id for acc in changed]))
-        .values(
-            debits_posted=plus(ACCOUNTS.c.debits_posted, lambda a: a.dp),
-            credits_posted=plus(ACCOUNTS.c.credits_posted, lambda a: a.cp),
-            debits_pending=plus(ACCOUNTS.c.debits_pending, lambda a: a.dpend),
-            credits_pending=plus(ACCOUNTS.c.credits_pending, lambda a: a.cpend),
+    if changed:
+        session.execute(
+            _ADD_DELTAS,
+            [
+                {"acc_id": a.row.id, "d_dp": a.dp, "d_cp": a.cp, "d_dpend": a.dpend, "d_cpend": a.cpend}
+                for a in changed
+            ],
         )
-        .execution_options(synchronize_session=False)
+
+
+_ADD_DELTAS = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.id == bindparam("acc_id"))
+    .values(
+        debits_posted=ACCOUNTS.c.debits_posted + bindparam("d_dp"),
+        credits_posted=ACCOUNTS.c.credits_posted + bindparam("d_cp"),
+        debits_pending=ACCOUNTS.c.debits_pending + bindparam("d_dpend"),
+        credits_pending=ACCOUNTS.c.credits_pending + bindparam("d_cpend"),
     )
+)
 
 
 # --- entries --------------------------------------------------------------------------------------
@@ -432,17 +436,29 @@ def place_holds(
     """Place many holds at once, all or none: each account is locked once (in id order; or by the
     caller, ``locked``), the balances are checked after all of them, the accounts are updated in
     one statement and the holds inserted in another. Returns the holds' ids, in order."""
-    for r in requests:
-        if isinstance(r.amount, bool) or not isinstance(r.amount, int) or r.amount <= 0:
-            raise InvalidAmount(
-                "a hold is a positive whole amount", [FieldProblem(("amount",), "must be > 0")]
-            )
-        if r.debit_account_id == r.credit_account_id:
-            raise InvalidAmount(
-                "a hold moves between two accounts", [FieldProblem(("credit_account_id",), "same")]
-            )
+    _check_holds(requests)
     if not requests:
         return []
+    apply_holds(session, requests=requests, locked=locked)
+    return _insert_holds(session, ctx, requests)
+
+
+def stage_holds(session: Session, *, ctx: Context, requests: Sequence[HoldRequest]) -> list[uuid.UUID]:
+    """The first half of placing holds, for a caller that writes before it takes its locks (the
+    commitment batches): insert the holds, pending, WITHOUT moving any balance or locking any
+    account. In the same transaction the caller must then either :func:`apply_holds` them or
+    :func:`unstage_holds` them; until it commits nobody else sees them. Returns their ids."""
+    _check_holds(requests)
+    return _insert_holds(session, ctx, requests) if requests else []
+
+
+def apply_holds(
+    session: Session, *, requests: Sequence[HoldRequest], locked: LockedAccounts | None = None
+) -> None:
+    """Reserve the holds' amounts on their accounts (locked here, or by the caller), all or none:
+    InsufficientFunds or CurrencyMismatch and nothing changed."""
+    if not requests:
+        return
     ids = {r.debit_account_id for r in requests} | {r.credit_account_id for r in requests}
     rows = locked.take(ids) if locked is not None else _lock(session, ids)
     _check_currency(
@@ -461,6 +477,29 @@ def place_holds(
         rows[r.credit_account_id].cpend += r.amount
     _check_overdraft(rows)
     _apply_deltas(session, rows)
+
+
+def unstage_holds(session: Session, hold_ids: Sequence[uuid.UUID]) -> None:
+    """Remove holds this transaction staged and did not apply (they never moved any balance)."""
+    if hold_ids:
+        session.execute(
+            delete(HOLDS).where(HOLDS.c.id.in_(list(hold_ids)), HOLDS.c.status == HoldStatus.PENDING.value)
+        )
+
+
+def _check_holds(requests: Sequence[HoldRequest]) -> None:
+    for r in requests:
+        if isinstance(r.amount, bool) or not isinstance(r.amount, int) or r.amount <= 0:
+            raise InvalidAmount(
+                "a hold is a positive whole amount", [FieldProblem(("amount",), "must be > 0")]
+            )
+        if r.debit_account_id == r.credit_account_id:
+            raise InvalidAmount(
+                "a hold moves between two accounts", [FieldProblem(("credit_account_id",), "same")]
+            )
+
+
+def _insert_holds(session: Session, ctx: Context, requests: Sequence[HoldRequest]) -> list[uuid.UUID]:
     now = ctx.now()
     holds = [
         {

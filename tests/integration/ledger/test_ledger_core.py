@@ -28,6 +28,7 @@ from yunrong.ledger.model import (
     transfer,
 )
 from yunrong.ledger.service import EntryDraft
+from yunrong.ledger.tables import Hold
 from yunrong.ledger.verify import first_violation
 
 
@@ -293,3 +294,39 @@ def test_verify_names_the_first_violation(
     assert violation is not None
     assert violation.invariant == "balances equal the sum of their postings"
     assert "investor_available" in violation.detail
+
+
+def test_staged_holds_move_nothing_until_applied_and_can_be_taken_out(
+    factory: sessionmaker[Session], system_ctx: Context
+) -> None:
+    books = open_books(factory, system_ctx)
+    with unit_of_work(factory) as session:
+        deposit(session, system_ctx, books, "inv0", 1000)
+    requests = [
+        ledger.HoldRequest(books["inv0"], books["escrow"], amount, "CNY", f"staged {amount}")
+        for amount in (300, 200, 100)
+    ]
+    with unit_of_work(factory) as session:
+        staged = ledger.stage_holds(session, ctx=system_ctx, requests=requests)
+        assert ledger.balance(session, books["inv0"]).available == 1000  # nothing moved yet
+        ledger.unstage_holds(session, staged[1:2])  # the second is refused after all
+        ledger.apply_holds(session, requests=[requests[0], requests[2]])
+    with unit_of_work(factory) as session:
+        assert ledger.balance(session, books["inv0"]).available == 600
+        assert session.get(Hold, staged[1]) is None
+        assert first_violation(session) is None
+    # Applying more than is available refuses, and the transaction leaves nothing behind.
+    too_much = [ledger.HoldRequest(books["inv0"], books["escrow"], 601, "CNY", "too much")]
+    staged_ids: list[uuid.UUID] = []
+
+    def stage_then_apply() -> None:
+        with unit_of_work(factory) as session:
+            staged_ids.extend(ledger.stage_holds(session, ctx=system_ctx, requests=too_much))
+            ledger.apply_holds(session, requests=too_much)
+
+    with pytest.raises(InsufficientFunds):
+        stage_then_apply()
+    with unit_of_work(factory) as session:
+        assert session.get(Hold, staged_ids[0]) is None
+        assert ledger.balance(session, books["inv0"]).available == 600
+        assert first_violation(session) is None
