@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings, get_settings
@@ -50,7 +50,9 @@ from yunrong.verification.listings import LISTED
 
 
 def _lock_round(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
-    query = select(FundingRound).where(FundingRound.demand_id == demand_id).with_for_update()
+    # NO KEY UPDATE (PostgreSQL): a commitment staged by another transaction refers to the round,
+    # and inserting it need not wait for this lock (see stage_commitments).
+    query = select(FundingRound).where(FundingRound.demand_id == demand_id).with_for_update(key_share=True)
     return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
@@ -239,8 +241,15 @@ class ListingFacts:
 
 
 def listing_facts(
-    session: Session, *, ctx: Context, settings: Settings, demand_id: uuid.UUID
+    session: Session,
+    *,
+    ctx: Context,
+    settings: Settings,
+    demand_id: uuid.UUID,
+    payout_accounts: dict[tuple[uuid.UUID, str], uuid.UUID] | None = None,
 ) -> ListingFacts:
+    """What every commitment to the listing needs; ``payout_accounts`` (enterprise and currency to
+    account id), if given, is asked first and told what was found."""
     demand = session.get(Demand, demand_id)
     if demand is None:
         return ListingFacts(None)
@@ -255,9 +264,13 @@ def listing_facts(
         return facts
     decision = current_decision(session, demand.id)
     facts.rating = None if decision is None else rating_of(decision)
-    enterprise = session.get(Organisation, demand.organisation_id)
-    assert enterprise is not None
-    facts.payout_account_id = accounts.enterprise_payout(session, ctx, enterprise, demand.currency).id
+    payouts = payout_accounts if payout_accounts is not None else {}
+    payout_key = (demand.organisation_id, demand.currency)
+    if payout_key not in payouts:
+        enterprise = session.get(Organisation, demand.organisation_id)
+        assert enterprise is not None
+        payouts[payout_key] = accounts.enterprise_payout(session, ctx, enterprise, demand.currency).id
+    facts.payout_account_id = payouts[payout_key]
     facts.form_sha256 = agreement_form_sha256(session, demand, facts.funding)
     return facts
 
@@ -268,7 +281,10 @@ class Lookups:
 
     qualifications: Mapping[uuid.UUID, Qualification | None] | None = None
     listings: dict[uuid.UUID, ListingFacts] = field(default_factory=dict)
+    #: (investor, currency) and (enterprise, currency) to the ids of their available-money and
+    #: payout accounts: known beforehand, or found (and opened if missing) as the checks go.
     available_accounts: dict[tuple[uuid.UUID, str], uuid.UUID] = field(default_factory=dict)
+    payout_accounts: dict[tuple[uuid.UUID, str], uuid.UUID] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -311,7 +327,13 @@ def prepare_commitment(
     investor = _investor_org(session, ctx, lookups.qualifications)
     facts = lookups.listings.get(req.demand_id)
     if facts is None:
-        facts = listing_facts(session, ctx=ctx, settings=settings, demand_id=req.demand_id)
+        facts = listing_facts(
+            session,
+            ctx=ctx,
+            settings=settings,
+            demand_id=req.demand_id,
+            payout_accounts=lookups.payout_accounts,
+        )
         lookups.listings[req.demand_id] = facts
     demand = facts.demand
     if demand is None:
@@ -408,14 +430,83 @@ class CommitmentRecord:
 COMMITMENTS = cast(Table, Commitment.__table__)
 
 
+@dataclass
+class Staged:
+    """Commitments written but not yet counted: their rows and holds are in the transaction, no
+    balance has moved, and no lock is held (:func:`stage_commitments`)."""
+
+    prepared: list[Prepared]
+    rows: list[dict[str, Any]]
+    holds: list[ledger.HoldRequest]
+    records: list[CommitmentRecord]
+
+
+def stage_commitments(session: Session, prepared: Sequence[Prepared], *, settings: Settings) -> Staged:
+    """Write the commitments and their holds as if all will be accepted, before any lock: the rows
+    (two statements for the lot) are invisible to others until the transaction commits, and
+    :func:`decide_staged` takes out the ones it refuses. So the round's lock is held only to decide
+    and count, not to build and insert rows."""
+    rows: list[dict[str, Any]] = []
+    holds: list[ledger.HoldRequest] = []
+    for p in prepared:
+        now = p.ctx.now()
+        holds.append(
+            ledger.HoldRequest(
+                debit_account_id=p.available_account_id,
+                credit_account_id=_payout(p),
+                amount=p.req.amount,
+                currency=p.demand.currency,
+                description=f"commitment to {p.demand.ref}",
+            )
+        )
+        rows.append(
+            {
+                "id": uuid7(),
+                "ref": human_ref("CMT", 10),
+                "round_id": p.funding.id,
+                "demand_id": p.demand.id,
+                "investor_org_id": p.investor.id,
+                "amount_minor": p.req.amount,
+                "currency": p.demand.currency,
+                "hold_id": None,
+                "status": CommitmentStatus.PENDING.value,
+                "source": p.source.value,
+                "rule_id": p.rule_id,
+                "risk_warning_accepted": p.req.risk_warning_accepted,
+                "agreement_sha256": p.facts.form_sha256,
+                "revocable_until": model.reflection_ends(now, settings.policy.reflection_days),
+                "created_by": p.ctx.actor.email,
+                "created_at": now,
+                "resolved_at": None,
+                "resolution": None,
+            }
+        )
+    if prepared:
+        hold_ids = ledger.stage_holds(session, ctx=prepared[0].ctx, requests=holds)
+        for row, hold_id in zip(rows, hold_ids, strict=True):
+            row["hold_id"] = hold_id
+        insert_many(session, COMMITMENTS, rows)
+    records = [CommitmentRecord(**{f: row[f] for f in _RECORD_FIELDS}) for row in rows]
+    return Staged(list(prepared), rows, holds, records)
+
+
 def commit_prepared(
     session: Session, prepared: Sequence[Prepared], *, settings: Settings
 ) -> list[CommitmentRecord | Commitment | YunrongError]:
-    """Decide and write prepared commitments, in order, under their rounds' row locks: each is
-    checked against what is left of its round and of the investor's money after the ones before
-    it, then all accepted ones are held in escrow, counted and audited together (a few statements
-    for the lot, so the locks are held briefly). A refusal is returned in its place, having
-    written nothing. A round that fills and closes here answers with its commitments as closed."""
+    """Stage the prepared commitments, then decide them (see the two)."""
+    return decide_staged(session, stage_commitments(session, prepared, settings=settings), settings=settings)
+
+
+def decide_staged(
+    session: Session, staged: Staged, *, settings: Settings
+) -> list[CommitmentRecord | Commitment | YunrongError]:
+    """Decide staged commitments, in order, under their rounds' row locks: each is checked against
+    what is left of its round and of the investor's money after the ones before it; the accepted
+    ones' holds are reserved and they are counted and audited together (a few statements for the
+    lot, so the locks are held briefly); a refused one is deleted with its hold and returned in its
+    place as the refusal. A round that fills and closes here answers with its commitments as
+    closed."""
+    prepared = staged.prepared
     if not prepared:
         return []
     # The rounds' row locks (in demand order), always before any account lock: the closing of a
@@ -426,18 +517,17 @@ def commit_prepared(
         assert locked_round is not None
         rounds[demand_id] = locked_round
     locked = ledger.lock_accounts(
-        session, {p.available_account_id for p in prepared} | {_payout(p) for p in prepared}
+        session, {h.debit_account_id for h in staged.holds} | {h.credit_account_id for h in staged.holds}
     )
     available: dict[uuid.UUID, int] = {}
     outcomes: list[CommitmentRecord | Commitment | YunrongError] = []
-    accepted: list[tuple[Prepared, dict[str, Any]]] = []
-    for p in prepared:
+    accepted: list[int] = []
+    for i, p in enumerate(prepared):
         funding = rounds[p.demand.id]
-        now = p.ctx.now()
         if p.available_account_id not in available:
             available[p.available_account_id] = locked.balance(p.available_account_id).available
         try:
-            _refuse_if_closed(funding, now)
+            _refuse_if_closed(funding, p.ctx.now())
             problem = model.ticket_problem(
                 p.req.amount,
                 model.Ticket(
@@ -455,52 +545,22 @@ def commit_prepared(
         available[p.available_account_id] -= p.req.amount
         funding.committed_minor += p.req.amount
         funding.commitments += 1
-        row: dict[str, Any] = {
-            "id": uuid7(),
-            "ref": human_ref("CMT", 10),
-            "round_id": funding.id,
-            "demand_id": p.demand.id,
-            "investor_org_id": p.investor.id,
-            "amount_minor": p.req.amount,
-            "currency": p.demand.currency,
-            "hold_id": None,
-            "status": CommitmentStatus.PENDING.value,
-            "source": p.source.value,
-            "rule_id": p.rule_id,
-            "risk_warning_accepted": p.req.risk_warning_accepted,
-            "agreement_sha256": p.facts.form_sha256,
-            "revocable_until": model.reflection_ends(now, settings.policy.reflection_days),
-            "created_by": p.ctx.actor.email,
-            "created_at": now,
-            "resolved_at": None,
-            "resolution": None,
-        }
-        outcomes.append(CommitmentRecord(**{f: row[f] for f in _RECORD_FIELDS}))
-        accepted.append((p, row))
+        outcomes.append(staged.records[i])
+        accepted.append(i)
+    if len(accepted) < len(prepared):
+        refused = sorted(set(range(len(prepared))) - set(accepted))
+        session.execute(
+            delete(COMMITMENTS).where(COMMITMENTS.c.id.in_([staged.rows[i]["id"] for i in refused]))
+        )
+        ledger.unstage_holds(session, [staged.rows[i]["hold_id"] for i in refused])
     if not accepted:
         return outcomes
-    hold_ids = ledger.place_holds(  # checks the balances again on the locked accounts
-        session,
-        ctx=accepted[0][0].ctx,
-        locked=locked,
-        requests=[
-            ledger.HoldRequest(
-                debit_account_id=p.available_account_id,
-                credit_account_id=_payout(p),
-                amount=p.req.amount,
-                currency=p.demand.currency,
-                description=f"commitment to {p.demand.ref}",
-            )
-            for p, _ in accepted
-        ],
-    )
-    for (_, row), hold_id in zip(accepted, hold_ids, strict=True):
-        row["hold_id"] = hold_id
-    insert_many(session, COMMITMENTS, [row for _, row in accepted])
+    # checks the balances again on the locked accounts
+    ledger.apply_holds(session, requests=[staged.holds[i] for i in accepted], locked=locked)
     # Of many first commitments arriving together, only the first moves the demand to funding:
     # read it again now that its round is locked (unless it had already moved on).
-    for demand_id in {p.demand.id for p, _ in accepted}:
-        first = next(p for p, _ in accepted if p.demand.id == demand_id)
+    for demand_id in {prepared[i].demand.id for i in accepted}:
+        first = next(prepared[i] for i in accepted if prepared[i].demand.id == demand_id)
         if first.demand.status == DemandStatus.LISTED.value:
             session.refresh(first.demand)
         if first.demand.status == DemandStatus.LISTED.value:
@@ -517,22 +577,22 @@ def commit_prepared(
         session,
         [
             audit.Entry(
-                p.ctx,
+                prepared[i].ctx,
                 "funding.committed",
                 "commitment",
-                row["id"],
+                staged.rows[i]["id"],
                 after={
-                    "ref": row["ref"],
-                    "demand": p.demand.ref,
-                    "amount_minor": row["amount_minor"],
-                    "source": row["source"],
+                    "ref": staged.rows[i]["ref"],
+                    "demand": prepared[i].demand.ref,
+                    "amount_minor": staged.rows[i]["amount_minor"],
+                    "source": staged.rows[i]["source"],
                 },
             )
-            for p, row in accepted
+            for i in accepted
         ],
     )
     for demand_id, funding in rounds.items():
-        last = next((p for p, _ in reversed(accepted) if p.demand.id == demand_id), None)
+        last = next((prepared[i] for i in reversed(accepted) if prepared[i].demand.id == demand_id), None)
         if (
             last is not None
             and funding.committed_minor == funding.target_minor

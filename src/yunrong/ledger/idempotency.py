@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -144,3 +144,18 @@ def store_many(
             for ctx, key, digest, status, body in results
         ],
     )
+
+
+def update_stored(session: Session, ident: tuple[str, str], *, status: int, body: dict[str, Any]) -> None:
+    """Replace the result stored for ``(scope, key)`` in this transaction (it changed before commit)."""
+    scope, key = ident
+    session.execute(
+        update(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key).values(status_code=status, response=body)
+    )
+
+
+def forget_many(session: Session, idents: Sequence[tuple[str, str]]) -> None:
+    """Delete the keys ``(scope, key)`` this transaction stored for commands it then refused: a
+    refusal writes nothing, so the same key may be sent again."""
+    if idents:
+        session.execute(delete(KEYS).where(tuple_(KEYS.c.scope, KEYS.c.key).in_(sorted(idents))))

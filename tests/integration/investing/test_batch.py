@@ -21,6 +21,7 @@ from yunrong.investing.routes import CommitmentIn, commitment_out
 from yunrong.investing.tables import Commitment
 from yunrong.kit.clock import FrozenClock
 from yunrong.kit.errors import YunrongError
+from yunrong.ledger.tables import Hold, IdempotencyKey
 from yunrong.ledger.verify import first_violation
 from yunrong.supervision.service import verify_chain
 
@@ -150,6 +151,13 @@ def test_a_batch_answers_each_request_as_one_at_a_time_would(
     assert replay[1] == first[1]
     assert _committed(factory, together) == _committed(factory, alone) == (350_000, 4)
     with factory() as session:
+        # A refusal decided under the lock (over-balance) took its staged hold, commitment and key
+        # out again: one hold per commitment, and a key only for what was created.
+        assert session.scalar(select(func.count()).select_from(Hold)) == 8
+        stored = session.scalars(
+            select(IdempotencyKey.key).where(IdempotencyKey.key.like("together-%"))
+        ).all()
+        assert sorted(stored) == ["together-a", "together-b", "together-c", "together-j"]
         assert first_violation(session) is None
         assert verify_chain(session)[1] is None
 
