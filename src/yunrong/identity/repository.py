@@ -63,10 +63,10 @@ def session_by_digest(session: Session, digest: str) -> WebSession | None:
 
 def token_holders(session: Session, digests: set[str]) -> tuple[Sequence[Any], dict[uuid.UUID, list[str]]]:
     """For each bearer token: its validity and its user's and organisation's columns (one query),
-    and each such user's roles (one more). Plain rows: this runs for every API commitment."""
+    and each such user's roles, in one query. Plain rows: this runs for every API commitment."""
     if not digests:
         return [], {}
-    rows = session.execute(
+    found = session.execute(
         select(
             AccessToken.token_digest,
             AccessToken.revoked_at,
@@ -77,17 +77,21 @@ def token_holders(session: Session, digests: set[str]) -> tuple[Sequence[Any], d
             User.name,
             Organisation.id.label("organisation_id"),
             Organisation.type.label("org_type"),
+            UserRole.role,
         )
         .join(User, User.id == AccessToken.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
         .where(AccessToken.token_digest.in_(sorted(digests)))
     ).all()
-    roles: dict[uuid.UUID, list[str]] = {row.user_id: [] for row in rows}
-    if roles:
-        query = select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(sorted(roles)))
-        for user_id, role in session.execute(query):
-            roles[user_id].append(role)
-    return rows, roles
+    rows: dict[str, Any] = {}  # one row per token (the query gives one per token and role)
+    roles: dict[uuid.UUID, list[str]] = {}
+    for row in found:
+        rows.setdefault(row.token_digest, row)
+        held = roles.setdefault(row.user_id, [])
+        if row.role is not None and row.role not in held:
+            held.append(row.role)
+    return list(rows.values()), roles
 
 
 def api_key_by_prefix(session: Session, prefix: str) -> ApiKey | None:
