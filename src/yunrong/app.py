@@ -22,6 +22,7 @@ from yunrong.db import make_engine, make_sessionmaker
 from yunrong.decisions.routes import router as decisions_router
 from yunrong.demands.routes import router as demands_router
 from yunrong.identity.routes import router as identity_router
+from yunrong.investing.commit_asgi import CommitFastPath
 from yunrong.investing.offer_routes import router as offers_router
 from yunrong.investing.portfolio_routes import router as portfolio_router
 from yunrong.investing.routes import commit_router
@@ -78,6 +79,7 @@ def create_app(
     app.state.metrics = metrics = Metrics()
     app.state.storage = LocalStorage(settings.upload_dir)
 
+    app.add_middleware(CommitFastPath)  # inside RequestContext: see yunrong.investing.commit_asgi
     app.add_middleware(RequestContext, metrics=metrics)
 
     app.add_exception_handler(YunrongError, problems.on_yunrong_error)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from yunrong.deps import DB, ApiCredential, ApiCtx, SettingsDep
+from yunrong.identity.model import Credential
 from yunrong.investing import autoinvest, batch, knowledge, loans
 from yunrong.investing import service as investing
 from yunrong.investing.tables import Commitment, FundingRound, Loan
@@ -161,10 +162,16 @@ async def create_commitment(
     suitability, then held in escrow until the round funds (posted) or fails (released). Requests
     arriving together are decided together, in arrival order, in one transaction (each still gets
     its own answer); see ``yunrong.investing.batch``."""
-    call = batch.CommitCall(
+    call = commit_call(credential, idempotency_key, body)
+    return await answer_commitment(request.app, call)
+
+
+def commit_call(credential: Credential, key: str | None, body: CommitmentIn) -> batch.CommitCall:
+    """A valid ``POST /commitments`` as the commitment queue takes it (also from ``commit_asgi``)."""
+    return batch.CommitCall(
         credential=credential,
         request_id=request_id_var.get(),
-        key=idempotency_key,
+        key=key,
         body=body.model_dump(mode="json"),
         req=investing.CommitRequest(
             demand_id=body.demand_id,
@@ -174,7 +181,12 @@ async def create_commitment(
             risk_warning_accepted=body.risk_warning_accepted,
         ),
     )
-    status, payload, replayed = await _commit_queue(request.app).submit(call)
+
+
+async def answer_commitment(app: Any, call: batch.CommitCall) -> JSONResponse:
+    """The call decided by this process's commitment queue: 201, or the first answer replayed
+    (a refusal is raised, for the problem+json handler)."""
+    status, payload, replayed = await _commit_queue(app).submit(call)
     return JSONResponse(
         payload, status_code=status, headers={"Idempotent-Replayed": "true" if replayed else "false"}
     )
