@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -61,28 +61,62 @@ def record(
     record_many(session, [Entry(ctx, action, object_type, object_id, before, after, detail)])
 
 
-def record_many(session: Session, entries: Sequence[Entry]) -> None:
+@dataclass(frozen=True)
+class Drafted:
+    """An entry with everything but its place in the chain worked out (:func:`draft`), so that a
+    caller holding a busy lock appends it quickly."""
+
+    at: Any
+    actor_user_id: str | None
+    actor_org_id: str | None
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str | None
+    before_digest: str | None
+    after_digest: str | None
+    request_id: str
+    detail: dict[str, Any]
+
+
+def draft(entry: Entry) -> Drafted:
+    actor = entry.ctx.actor
+    return Drafted(
+        at=entry.ctx.now(),
+        actor_user_id=str(actor.user_id) if actor.user_id else None,
+        actor_org_id=str(actor.organisation_id) if actor.organisation_id else None,
+        actor_label=actor.email,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=str(entry.object_id) if entry.object_id is not None else None,
+        before_digest=digest(entry.before),
+        after_digest=digest(entry.after),
+        request_id=entry.ctx.request_id,
+        detail=entry.detail or {},
+    )
+
+
+def record_many(session: Session, entries: Sequence[Entry | Drafted]) -> None:
     """Append records in order, taking the chain head's lock once for all of them (one insert)."""
     if not entries:
         return
-    head = _locked_head(session)
+    drafts = [e if isinstance(e, Drafted) else draft(e) for e in entries]
+    last_seq, last_hash = _locked_head(session)
     rows: list[dict[str, Any]] = []
-    last_seq, last_hash = head.last_seq, head.last_hash
-    for entry in entries:
-        actor = entry.ctx.actor
+    for d in drafts:
         fields = AuditFields(
             seq=last_seq + 1,
-            at=entry.ctx.now(),
-            actor_user_id=str(actor.user_id) if actor.user_id else None,
-            actor_org_id=str(actor.organisation_id) if actor.organisation_id else None,
-            actor_label=actor.email,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=str(entry.object_id) if entry.object_id is not None else None,
-            before_digest=digest(entry.before),
-            after_digest=digest(entry.after),
-            request_id=entry.ctx.request_id,
-            detail=entry.detail or {},
+            at=d.at,
+            actor_user_id=d.actor_user_id,
+            actor_org_id=d.actor_org_id,
+            actor_label=d.actor_label,
+            action=d.action,
+            object_type=d.object_type,
+            object_id=d.object_id,
+            before_digest=d.before_digest,
+            after_digest=d.after_digest,
+            request_id=d.request_id,
+            detail=d.detail,
         )
         new_hash = chain_hash(last_hash, fields)
         rows.append(
@@ -106,25 +140,30 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
         )
         last_seq, last_hash = fields.seq, new_hash
     insert_many(session, AUDIT_RECORDS, rows)
-    head.last_seq = last_seq
-    head.last_hash = last_hash
-    session.flush()
+    session.execute(_MOVE_HEAD, {"seq": last_seq, "hash": last_hash})
 
 
-def _locked_head(session: Session) -> AuditChainHead:
-    """Lock the chain head row, creating it first if this is the very first record. The insert
-    ignores a conflict, so concurrent first writers do not fail; they then queue on the lock."""
-    query = select(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).with_for_update()
-    head = session.execute(query).scalar_one_or_none()
-    if head is not None:
-        return head
-    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
-    session.execute(
-        dialect_insert(AuditChainHead)
-        .values(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
+HEAD = cast(Table, AuditChainHead.__table__)
+_LOCK_HEAD = select(HEAD.c.last_seq, HEAD.c.last_hash).where(HEAD.c.id == _HEAD_ID).with_for_update()
+_MOVE_HEAD = (
+    update(HEAD).where(HEAD.c.id == _HEAD_ID).values(last_seq=bindparam("seq"), last_hash=bindparam("hash"))
+)
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    """Lock the chain head row and read it, creating it first if this is the very first record.
+    The insert ignores a conflict, so concurrent first writers do not fail; they then queue on the
+    lock. (Plain rows, not ORM objects: this runs under whatever busy locks the caller holds.)"""
+    head = session.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
+        dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+        session.execute(
+            dialect_insert(HEAD)
+            .values(id=_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        head = session.execute(_LOCK_HEAD).one()
+    return int(head.last_seq), str(head.last_hash)
 
 
 def _stored(row: AuditRecord) -> StoredRecord:
@@ -168,7 +207,9 @@ def verify_chain(session: Session) -> tuple[int, ChainBreak | None]:
     """Check every link. Returns (records checked, first break or None)."""
     records = list(_iter_records(session))
     broken = first_break(records)
-    head = session.get(AuditChainHead, _HEAD_ID)
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if broken is None and head is not None and records:
         last = records[-1]
         if head.last_seq != last.fields.seq or head.last_hash != last.hash:
