@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from yunrong.config import Settings, get_settings
 from yunrong.custody import accounts
@@ -439,6 +440,7 @@ class Staged:
     rows: list[dict[str, Any]]
     holds: list[ledger.HoldRequest]
     records: list[CommitmentRecord]
+    audit: list[audit.Drafted]
 
 
 def stage_commitments(session: Session, prepared: Sequence[Prepared], *, settings: Settings) -> Staged:
@@ -487,7 +489,24 @@ def stage_commitments(session: Session, prepared: Sequence[Prepared], *, setting
             row["hold_id"] = hold_id
         insert_many(session, COMMITMENTS, rows)
     records = [CommitmentRecord(**{f: row[f] for f in _RECORD_FIELDS}) for row in rows]
-    return Staged(list(prepared), rows, holds, records)
+    drafts = [
+        audit.draft(
+            audit.Entry(
+                p.ctx,
+                "funding.committed",
+                "commitment",
+                row["id"],
+                after={
+                    "ref": row["ref"],
+                    "demand": p.demand.ref,
+                    "amount_minor": row["amount_minor"],
+                    "source": row["source"],
+                },
+            )
+        )
+        for p, row in zip(prepared, rows, strict=True)
+    ]
+    return Staged(list(prepared), rows, holds, records, drafts)
 
 
 def commit_prepared(
@@ -543,8 +562,9 @@ def decide_staged(
             outcomes.append(refusal)
             continue
         available[p.available_account_id] -= p.req.amount
-        funding.committed_minor += p.req.amount
-        funding.commitments += 1
+        # Counted on the object without marking it changed (written below, in one statement).
+        set_committed_value(funding, "committed_minor", funding.committed_minor + p.req.amount)
+        set_committed_value(funding, "commitments", funding.commitments + 1)
         outcomes.append(staged.records[i])
         accepted.append(i)
     if len(accepted) < len(prepared):
@@ -555,6 +575,14 @@ def decide_staged(
         ledger.unstage_holds(session, [staged.rows[i]["hold_id"] for i in refused])
     if not accepted:
         return outcomes
+    session.execute(
+        _COUNT_ROUND,
+        [
+            {"round_id": f.id, "committed": f.committed_minor, "count": f.commitments}
+            for f in rounds.values()
+            if any(prepared[i].demand.id == f.demand_id for i in accepted)
+        ],
+    )
     # checks the balances again on the locked accounts
     ledger.apply_holds(session, requests=[staged.holds[i] for i in accepted], locked=locked)
     # Of many first commitments arriving together, only the first moves the demand to funding:
@@ -573,24 +601,7 @@ def decide_staged(
                 target=DemandStatus.FUNDING,
                 reason="the first commitment arrived",
             )
-    audit.record_many(
-        session,
-        [
-            audit.Entry(
-                prepared[i].ctx,
-                "funding.committed",
-                "commitment",
-                staged.rows[i]["id"],
-                after={
-                    "ref": staged.rows[i]["ref"],
-                    "demand": prepared[i].demand.ref,
-                    "amount_minor": staged.rows[i]["amount_minor"],
-                    "source": staged.rows[i]["source"],
-                },
-            )
-            for i in accepted
-        ],
-    )
+    audit.record_many(session, [staged.audit[i] for i in accepted])
     for demand_id, funding in rounds.items():
         last = next((prepared[i] for i in reversed(accepted) if prepared[i].demand.id == demand_id), None)
         if (
@@ -607,6 +618,12 @@ def decide_staged(
     return outcomes
 
 
+ROUNDS = cast(Table, FundingRound.__table__)
+_COUNT_ROUND = (
+    update(ROUNDS)
+    .where(ROUNDS.c.id == bindparam("round_id"))
+    .values(committed_minor=bindparam("committed"), commitments=bindparam("count"))
+)
 _RECORD_FIELDS = list(CommitmentRecord.__dataclass_fields__)
 
 
