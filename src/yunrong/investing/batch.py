@@ -324,13 +324,17 @@ class CommitQueue:
                 self._thread.start()
 
     def _run(self) -> None:
+        expected = 1  # how many the last batch had: a rush's callers come back together
         while True:
             batch = [self._queue.get()]
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(self._queue.get(timeout=LINGER))
+                    # Without waiting once as many as last time have come (the rest of a rush is
+                    # then unlikely); else up to LINGER for each next one.
+                    batch.append(self._queue.get(block=len(batch) < expected, timeout=LINGER))
                 except queue.Empty:
                     break
+            expected = len(batch)
             try:
                 answers = self.decide([call for call, _, _ in batch])
             except BaseException as exc:  # never leave a caller waiting
@@ -339,11 +343,18 @@ class CommitQueue:
             self.answered += len(batch)
             if self._on_batch is not None:
                 self._on_batch(len(batch))
+            # One wake-up per event loop for all its answers (not one per answer).
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Answer], Any]]] = {}
             for (_, future, loop), answer in zip(batch, answers, strict=True):
+                by_loop.setdefault(loop, []).append((future, answer))
+            for loop, settled in by_loop.items():
                 try:
-                    loop.call_soon_threadsafe(_settle, future, answer)
-                except RuntimeError:  # that request's event loop is gone (the server stopped)
-                    log.warning("a commitment's answer could not be delivered: its event loop is closed")
+                    loop.call_soon_threadsafe(_settle_all, settled)
+                except RuntimeError:  # that event loop is gone (the server stopped)
+                    log.warning(
+                        "%d commitment answers could not be delivered: their event loop is closed",
+                        len(settled),
+                    )
 
     def decide(self, calls: list[CommitCall]) -> list[Answer | BaseException]:
         """One transaction for all; if it fails as a whole, one transaction for each."""
@@ -384,10 +395,11 @@ class CommitQueue:
         return answers
 
 
-def _settle(future: asyncio.Future[Answer], answer: Answer | BaseException) -> None:
-    if future.cancelled():
-        return
-    if isinstance(answer, BaseException):
-        future.set_exception(answer)
-    else:
-        future.set_result(answer)
+def _settle_all(settled: list[tuple[asyncio.Future[Answer], Answer | BaseException]]) -> None:
+    for future, answer in settled:
+        if future.cancelled():
+            continue
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
