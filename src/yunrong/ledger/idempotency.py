@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -105,16 +105,27 @@ def _find(session: Session, scope: str, key: str) -> IdempotencyKey | None:
     ).scalar_one_or_none()
 
 
-def find_many(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyKey]:
-    """The stored keys among ``(scope, key)`` pairs, in one query."""
+def find_many(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+    """The stored keys among ``(scope, key)`` pairs, in one query (plain rows)."""
     if not pairs:
         return {}
-    wanted = tuple_(IdempotencyKey.scope, IdempotencyKey.key).in_(sorted(pairs))  # the unique index
-    rows = session.scalars(select(IdempotencyKey).where(wanted)).all()
-    return {(row.scope, row.key): row for row in rows}
+    wanted = tuple_(KEYS.c.scope, KEYS.c.key).in_(sorted(pairs))  # the unique index
+    query = select(
+        KEYS.c.scope, KEYS.c.key, KEYS.c.operation, KEYS.c.request_hash, KEYS.c.status_code, KEYS.c.response
+    ).where(wanted)
+    return {(row.scope, row.key): row for row in session.execute(query)}
 
 
-def replay(row: IdempotencyKey, operation: str, digest: str) -> tuple[int, dict[str, Any]]:
+class Stored(Protocol):
+    """A stored key's outcome, as :func:`find_many` reads it (or the ORM row)."""
+
+    operation: str
+    request_hash: str
+    status_code: int
+    response: Any
+
+
+def replay(row: Stored, operation: str, digest: str) -> tuple[int, dict[str, Any]]:
     """The stored result for a retried request, or a 409 if the key was used for another."""
     if row.request_hash != digest or row.operation != operation:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
