@@ -118,7 +118,13 @@ def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     rows pipelined as one prepared statement (measured faster here than one multi-row INSERT, which
     is compiled, and parsed by psycopg, again for every number of rows)."""
     if rows:
-        session.execute(insert(table), list(rows))
+        statement = _INSERTS.get(table)
+        if statement is None:
+            statement = _INSERTS[table] = insert(table)
+        session.execute(statement, list(rows))
+
+
+_INSERTS: dict[Table, Any] = {}  # one INSERT construct per table, built once (its cache key too)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

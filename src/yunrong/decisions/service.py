@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from yunrong.config import Settings
@@ -164,12 +164,13 @@ def decide_if_possible(
         return None
 
 
+_CURRENT = select(CreditDecision).where(
+    CreditDecision.demand_id == bindparam("demand_id"), CreditDecision.superseded_at.is_(None)
+)
+
+
 def current_decision(session: Session, demand_id: uuid.UUID) -> CreditDecision | None:
-    return session.scalars(
-        select(CreditDecision).where(
-            CreditDecision.demand_id == demand_id, CreditDecision.superseded_at.is_(None)
-        )
-    ).first()
+    return session.scalars(_CURRENT, {"demand_id": demand_id}).first()
 
 
 def visible_decision(session: Session, *, ctx: Context, demand_id: uuid.UUID) -> CreditDecision:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from yunrong.identity.tables import (
@@ -61,29 +61,32 @@ def session_by_digest(session: Session, digest: str) -> WebSession | None:
     return session.scalars(select(WebSession).where(WebSession.token_digest == digest)).one_or_none()
 
 
+_TOKEN_HOLDERS = (  # built once: it runs for every API commitment batch
+    select(
+        AccessToken.token_digest,
+        AccessToken.revoked_at,
+        AccessToken.expires_at,
+        User.id.label("user_id"),
+        User.is_active,
+        User.email,
+        User.name,
+        Organisation.id.label("organisation_id"),
+        Organisation.type.label("org_type"),
+        UserRole.role,
+    )
+    .join(User, User.id == AccessToken.user_id)
+    .join(Organisation, Organisation.id == User.organisation_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(AccessToken.token_digest.in_(bindparam("digests", expanding=True)))
+)
+
+
 def token_holders(session: Session, digests: set[str]) -> tuple[Sequence[Any], dict[uuid.UUID, list[str]]]:
     """For each bearer token: its validity and its user's and organisation's columns (one query),
     and each such user's roles, in one query. Plain rows: this runs for every API commitment."""
     if not digests:
         return [], {}
-    found = session.execute(
-        select(
-            AccessToken.token_digest,
-            AccessToken.revoked_at,
-            AccessToken.expires_at,
-            User.id.label("user_id"),
-            User.is_active,
-            User.email,
-            User.name,
-            Organisation.id.label("organisation_id"),
-            Organisation.type.label("org_type"),
-            UserRole.role,
-        )
-        .join(User, User.id == AccessToken.user_id)
-        .join(Organisation, Organisation.id == User.organisation_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .where(AccessToken.token_digest.in_(sorted(digests)))
-    ).all()
+    found = session.execute(_TOKEN_HOLDERS, {"digests": sorted(digests)}).all()
     rows: dict[str, Any] = {}  # one row per token (the query gives one per token and role)
     roles: dict[uuid.UUID, list[str]] = {}
     for row in found:

@@ -50,11 +50,19 @@ from yunrong.verification.listings import LISTED
 # --- rounds --------------------------------------------------------------------------------------
 
 
+# NO KEY UPDATE (PostgreSQL): a commitment staged by another transaction refers to the round, and
+# inserting it need not wait for this lock (see stage_commitments).
+_LOCK_ROUND = (
+    select(FundingRound)
+    .where(FundingRound.demand_id == bindparam("demand_id"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
+_ROUND = select(FundingRound).where(FundingRound.demand_id == bindparam("demand_id"))
+
+
 def _lock_round(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
-    # NO KEY UPDATE (PostgreSQL): a commitment staged by another transaction refers to the round,
-    # and inserting it need not wait for this lock (see stage_commitments).
-    query = select(FundingRound).where(FundingRound.demand_id == demand_id).with_for_update(key_share=True)
-    return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+    return session.execute(_LOCK_ROUND, {"demand_id": demand_id}).scalar_one_or_none()
 
 
 def open_round(session: Session, *, ctx: Context, demand: Demand, settings: Settings) -> FundingRound | None:
@@ -132,7 +140,7 @@ def open_round(session: Session, *, ctx: Context, demand: Demand, settings: Sett
 
 
 def round_of(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
-    return session.scalar(select(FundingRound).where(FundingRound.demand_id == demand_id))
+    return session.scalar(_ROUND, {"demand_id": demand_id})
 
 
 def visible_round(session: Session, *, ctx: Context, demand_id: uuid.UUID) -> FundingRound:

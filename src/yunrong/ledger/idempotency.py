@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,11 +109,12 @@ def find_many(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, 
     """The stored keys among ``(scope, key)`` pairs, in one query (plain rows)."""
     if not pairs:
         return {}
-    wanted = tuple_(KEYS.c.scope, KEYS.c.key).in_(sorted(pairs))  # the unique index
-    query = select(
-        KEYS.c.scope, KEYS.c.key, KEYS.c.operation, KEYS.c.request_hash, KEYS.c.status_code, KEYS.c.response
-    ).where(wanted)
-    return {(row.scope, row.key): row for row in session.execute(query)}
+    return {(row.scope, row.key): row for row in session.execute(_FIND_MANY, {"pairs": sorted(pairs)})}
+
+
+_FIND_MANY = select(
+    KEYS.c.scope, KEYS.c.key, KEYS.c.operation, KEYS.c.request_hash, KEYS.c.status_code, KEYS.c.response
+).where(tuple_(KEYS.c.scope, KEYS.c.key).in_(bindparam("pairs", expanding=True)))  # the unique index
 
 
 class Stored(Protocol):

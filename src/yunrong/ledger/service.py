@@ -187,13 +187,19 @@ def get_or_open_account(
     return account
 
 
+# In id order. NO KEY UPDATE (PostgreSQL; SQLite locks the whole database anyway): balances are not
+# keys, so inserting a row that refers to the account (a hold, a posting) need not wait for whoever
+# holds this lock. Built once: this runs in every money command.
+_LOCK_ACCOUNTS = (
+    select(ACCOUNTS)
+    .where(ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(ACCOUNTS.c.id)
+    .with_for_update(key_share=True)
+)
+
+
 def _lock(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, _Locked]:
-    query = select(ACCOUNTS).where(ACCOUNTS.c.id.in_(sorted(account_ids))).order_by(ACCOUNTS.c.id)
-    if is_postgres(session):
-        # NO KEY UPDATE: balances are not keys, so inserting a row that refers to the account
-        # (a hold, a posting) need not wait for whoever holds this lock.
-        query = query.with_for_update(key_share=True)
-    rows = session.execute(query).all()
+    rows = session.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).all()
     found = {row.id: _Locked(row) for row in rows}
     missing = account_ids - set(found)
     if missing:
