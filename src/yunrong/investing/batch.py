@@ -6,16 +6,19 @@ however many processes serve the API (``bench/commit_pg.py``). Instead, each ser
 hands its commitment requests to one thread, which takes every request waiting (up to
 ``MAX_BATCH``) and decides them in ONE transaction: the callers' credentials and idempotency keys
 are read together, every check that needs no lock runs per request as in
-:func:`~yunrong.investing.service.prepare_commitment`, then
-:func:`~yunrong.investing.service.commit_prepared` takes each round's lock once, decides the
-requests in arrival order against what is left and each investor's balance, and places all the
-holds, commitments, audit records and idempotency keys together. A batch waits at most
-``LINGER`` (1 ms) for one more request: under light load it is one request; under a rush, the
-requests that arrived while the previous batch committed. Every request still gets its own
-answer: a refusal is that request's problem and writes nothing, the others commit. Should the
-batch's transaction fail as a whole (say, two processes raced on one idempotency key), each
-request is retried alone through the one-request path
-(:func:`~yunrong.ledger.idempotency.run_once` and
+:func:`~yunrong.investing.service.prepare_commitment`, the commitments, their holds and their
+idempotency keys are written as if all will be accepted
+(:func:`~yunrong.investing.service.stage_commitments`), and only then
+:func:`~yunrong.investing.service.decide_staged` takes each round's lock once, decides the
+requests in arrival order against what is left and each investor's balance, takes out the ones it
+refuses, reserves the money and audits the rest. So the round's lock, which the server processes
+take in turn, is held to decide and count, not to build and insert rows. A batch waits at most
+``LINGER`` (1 ms) for one more request, and not at all once as many have come as last time: under
+light load it is one request; under a rush, the requests that arrived while the previous batch
+committed. Every request still gets its own answer: a refusal is that request's problem and
+leaves nothing written, the others commit. Should the batch's transaction fail as a whole (say,
+two processes raced on one idempotency key), each request is retried alone through the
+one-request path (:func:`~yunrong.ledger.idempotency.run_once` and
 :func:`~yunrong.investing.service.create_commitment`), which is what every other caller uses.
 """
 
