@@ -48,22 +48,19 @@ def anonymous_context(request: Request) -> Context:
     )
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
-
-
 def credential_of(request: Request) -> Credential | None:
     """What the caller presents: an API key (X-API-Key, or Bearer yrk_…) or an OAuth2 bearer token."""
-    api_key = request.headers.get("x-api-key")
+    return credential_from(request.headers.get("x-api-key"), request.headers.get("authorization"))
+
+
+def credential_from(api_key: str | None, authorization: str | None) -> Credential | None:
+    """The credential in an ``X-API-Key`` and an ``Authorization`` header (the key wins)."""
     if api_key:
         return Credential("api_key", api_key)
-    bearer = _bearer(request)
-    if bearer:
-        return Credential("api_key" if bearer.startswith("yrk_") else "token", bearer)
+    scheme, _, value = (authorization or "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return Credential("api_key" if value.startswith("yrk_") else "token", value)
     return None
 
 

@@ -1,7 +1,7 @@
 """``POST /api/v1/commitments`` without the framework's per-request machinery, for a rush.
 
-Under a rush on a listing, routing, dependency solving and request parsing in FastAPI cost about
-as much CPU per commitment as deciding it (``bench/commit_pg.py``). This ASGI middleware answers
+Under a rush on a listing, routing, dependency solving and request parsing in FastAPI took about
+a quarter of a server process's CPU per commitment (``bench/commit_pg.py``). This ASGI middleware answers
 the plain case itself: a JSON body of at most ``MAX_BODY`` bytes that
 :class:`~yunrong.investing.routes.CommitmentIn` accepts, from a caller that presents a credential,
 with at most one ``Idempotency-Key``. It builds the same call
@@ -16,14 +16,15 @@ operation (OpenAPI); metrics and logs name it for either path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from yunrong.identity.model import Credential
+from yunrong.deps import credential_from
+from yunrong.investing.batch import CommitCall
+from yunrong.investing.routes import CommitmentIn, answer_commitment, commit_call
 from yunrong.kit.errors import YunrongError
 from yunrong.problems import on_yunrong_error
 
@@ -55,8 +56,6 @@ class CommitFastPath:
         if call is None:
             await self.app(scope, _replaying(messages, receive), send)
             return
-        from yunrong.investing.routes import answer_commitment
-
         scope["route"] = _ROUTE  # for the request context's metrics and log line
         response: Response
         try:
@@ -65,9 +64,7 @@ class CommitFastPath:
             response = await on_yunrong_error(Request(scope), refusal)
         await response(scope, receive, send)
 
-    def _plain_call(self, scope: Scope, body: bytes) -> Any:
-        from yunrong.investing.routes import CommitmentIn, commit_call
-
+    def _plain_call(self, scope: Scope, body: bytes) -> CommitCall | None:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in _WANTED:
@@ -76,7 +73,10 @@ class CommitFastPath:
                 headers[name] = value
         if headers.get(b"content-type", b"").lower() not in _JSON:
             return None
-        credential = _credential(headers)
+        credential = credential_from(
+            headers.get(b"x-api-key", b"").decode("latin-1"),
+            headers.get(b"authorization", b"").decode("latin-1"),
+        )
         if credential is None:
             return None
         try:
@@ -85,18 +85,6 @@ class CommitFastPath:
             return commit_call(credential, None if key is None else key.decode("latin-1"), parsed)
         except (ValidationError, YunrongError, UnicodeDecodeError):
             return None
-
-
-def _credential(headers: dict[bytes, bytes]) -> Credential | None:
-    """As :func:`yunrong.deps.credential_of` reads them."""
-    api_key = headers.get(b"x-api-key", b"").decode("latin-1")
-    if api_key:
-        return Credential("api_key", api_key)
-    scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        return Credential("api_key" if value.startswith("yrk_") else "token", value)
-    return None
 
 
 async def _read(receive: Receive) -> tuple[list[Message], bytes | None]:
