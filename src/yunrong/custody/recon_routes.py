@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from yunrong.custody import reconciliation as recon
 from yunrong.custody.camt053 import MAX_STATEMENT_BYTES, Format, to_camt053, to_csv
@@ -162,8 +163,13 @@ async def import_custodian_statement(
     if len(content) > MAX_STATEMENT_BYTES:
         raise InvalidInput("the file is too large", [FieldProblem(("file",), "at most 20 MB")])
     chosen: Format | None = "csv" if format == "csv" else "camt053" if format == "camt053" else None
-    run = recon.import_statement(
-        session, ctx=ctx, content=content, format=chosen, statement_date=statement_date
+    run = await run_in_threadpool(  # the database work off the event loop
+        recon.import_statement,
+        session,
+        ctx=ctx,
+        content=content,
+        format=chosen,
+        statement_date=statement_date,
     )
     return run_out(run)
 

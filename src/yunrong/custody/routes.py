@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from yunrong.custody import adjustments, monitor
 from yunrong.custody import service as custody
 from yunrong.custody.statements import statement_csv, statement_pdf
 from yunrong.custody.tables import Instruction
+from yunrong.db import unit_of_work
 from yunrong.deps import DB, ApiCtx, SettingsDep, anonymous_context
 from yunrong.identity.model import Action
 from yunrong.identity.service import require
@@ -230,24 +232,22 @@ async def receive_custodian_callback(
     """The custodian bank's signed word on an instruction (HMAC-SHA256 over timestamp, '.', raw body).
     Forged or stale callbacks are refused; repeats change nothing."""
     body = await request.body()
-    factory = request.app.state.sessionmaker
-    settings = request.app.state.settings
-    session = factory()
-    try:
-        result = custody.apply_callback(
-            session,
-            ctx=anonymous_context(request),
-            settings=settings,
-            body=body,
-            timestamp=x_bank_timestamp,
-            signature=x_bank_signature,
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    ctx = anonymous_context(request)
+
+    def apply() -> custody.CallbackResult:
+        # Off the event loop: waiting for a lock here must not stop the loop, which the holder of
+        # that lock may need to finish its own request (on SQLite: any writer).
+        with unit_of_work(request.app.state.sessionmaker) as session:
+            return custody.apply_callback(
+                session,
+                ctx=ctx,
+                settings=request.app.state.settings,
+                body=body,
+                timestamp=x_bank_timestamp,
+                signature=x_bank_signature,
+            )
+
+    result = await run_in_threadpool(apply)
     return {
         "outcome": result.outcome.value,
         "instruction_ref": result.instruction_ref,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from yunrong.deps import DB, ApiCtx, SettingsDep, anonymous_context
 from yunrong.identity.security import totp_uri
@@ -382,7 +383,8 @@ async def upload_document(
     file: Annotated[UploadFile, File(description="PDF, PNG or JPEG, at most 10 MB")],
 ) -> DocumentOut:
     content = await file.read(MAX_UPLOAD_BYTES + 1)
-    document = parties.upload_document(
+    document = await run_in_threadpool(  # the database work off the event loop
+        parties.upload_document,
         session,
         ctx=ctx,
         storage=request.app.state.storage,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from yunrong.deps import DB, ApiCtx, SettingsDep
 from yunrong.verification import imports
@@ -102,7 +103,8 @@ async def import_enterprise_data(
     """The enterprise's administrator imports one data set into its credit file (self-declared).
     A file with any problem is refused whole (422), every problem listed by row and column."""
     content = await file.read(MAX_FILE_BYTES + 1) if file is not None else None
-    result = imports.import_dataset(
+    result = await run_in_threadpool(  # the database work off the event loop
+        imports.import_dataset,
         session,
         ctx=ctx,
         enterprise_id=organisation_id,
