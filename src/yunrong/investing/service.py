@@ -45,6 +45,7 @@ from yunrong.messaging.service import Message, notify_organisation
 from yunrong.parties import service as parties
 from yunrong.parties.tables import Investor, Qualification
 from yunrong.supervision import service as audit
+from yunrong.supervision.model import AuditFields
 from yunrong.verification.listings import LISTED
 
 # --- rounds --------------------------------------------------------------------------------------
@@ -448,7 +449,7 @@ class Staged:
     rows: list[dict[str, Any]]
     holds: list[ledger.HoldRequest]
     records: list[CommitmentRecord]
-    audit: list[audit.Drafted]
+    audit: list[AuditFields]  # drafted (audit.draft)
 
 
 def stage_commitments(session: Session, prepared: Sequence[Prepared], *, settings: Settings) -> Staged:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -61,27 +61,12 @@ def record(
     record_many(session, [Entry(ctx, action, object_type, object_id, before, after, detail)])
 
 
-@dataclass(frozen=True)
-class Drafted:
-    """An entry with everything but its place in the chain worked out (:func:`draft`), so that a
-    caller holding a busy lock appends it quickly."""
-
-    at: Any
-    actor_user_id: str | None
-    actor_org_id: str | None
-    actor_label: str
-    action: str
-    object_type: str
-    object_id: str | None
-    before_digest: str | None
-    after_digest: str | None
-    request_id: str
-    detail: dict[str, Any]
-
-
-def draft(entry: Entry) -> Drafted:
+def draft(entry: Entry) -> AuditFields:
+    """An entry with everything but its place in the chain worked out (``seq`` is 0 until
+    :func:`record_many` appends it), so that a caller holding a busy lock appends it quickly."""
     actor = entry.ctx.actor
-    return Drafted(
+    return AuditFields(
+        seq=0,
         at=entry.ctx.now(),
         actor_user_id=str(actor.user_id) if actor.user_id else None,
         actor_org_id=str(actor.organisation_id) if actor.organisation_id else None,
@@ -96,28 +81,16 @@ def draft(entry: Entry) -> Drafted:
     )
 
 
-def record_many(session: Session, entries: Sequence[Entry | Drafted]) -> None:
-    """Append records in order, taking the chain head's lock once for all of them (one insert)."""
+def record_many(session: Session, entries: Sequence[Entry | AuditFields]) -> None:
+    """Append records in order (entries, or their :func:`draft`), taking the chain head's lock once
+    for all of them (one insert)."""
     if not entries:
         return
-    drafts = [e if isinstance(e, Drafted) else draft(e) for e in entries]
+    drafts = [e if isinstance(e, AuditFields) else draft(e) for e in entries]
     last_seq, last_hash = _locked_head(session)
     rows: list[dict[str, Any]] = []
     for d in drafts:
-        fields = AuditFields(
-            seq=last_seq + 1,
-            at=d.at,
-            actor_user_id=d.actor_user_id,
-            actor_org_id=d.actor_org_id,
-            actor_label=d.actor_label,
-            action=d.action,
-            object_type=d.object_type,
-            object_id=d.object_id,
-            before_digest=d.before_digest,
-            after_digest=d.after_digest,
-            request_id=d.request_id,
-            detail=d.detail,
-        )
+        fields = replace(d, seq=last_seq + 1)
         new_hash = chain_hash(last_hash, fields)
         rows.append(
             {
