@@ -38,7 +38,7 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any, str], threa
 
         def waiting(*_args: Any, **_kwargs: Any) -> Any:
             entered.set()
-            release.wait(30)
+            release.wait(60)
             raise RuntimeError("released")
 
         monkeypatch.setattr(module, name, waiting)
@@ -56,8 +56,9 @@ def _still_answering(
         if not entered.wait(10):
             raise AssertionError(f"the endpoint never reached its database work: {waiting.result().text}")
         try:
-            # /healthz touches no database: only a blocked event loop keeps it from answering.
-            answered = pool.submit(client.get, "/healthz").result(timeout=5)
+            # /healthz touches no database: only a blocked event loop keeps it from answering (the
+            # held work is released after 60 s at the latest, so 20 s tells the two apart).
+            answered = pool.submit(client.get, "/healthz").result(timeout=20)
         finally:
             RELEASE.set()
         assert answered.status_code == 200

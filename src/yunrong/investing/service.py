@@ -53,13 +53,8 @@ from yunrong.verification.listings import LISTED
 
 # NO KEY UPDATE (PostgreSQL): a commitment staged by another transaction refers to the round, and
 # inserting it need not wait for this lock (see stage_commitments).
-_LOCK_ROUND = (
-    select(FundingRound)
-    .where(FundingRound.demand_id == bindparam("demand_id"))
-    .with_for_update(key_share=True)
-    .execution_options(populate_existing=True)
-)
 _ROUND = select(FundingRound).where(FundingRound.demand_id == bindparam("demand_id"))
+_LOCK_ROUND = _ROUND.with_for_update(key_share=True).execution_options(populate_existing=True)
 
 
 def _lock_round(session: Session, demand_id: uuid.UUID) -> FundingRound | None:
